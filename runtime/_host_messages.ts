@@ -1,0 +1,34 @@
+/**
+ * Control messages between a node's main thread and its workers (mesh batches travel
+ * on the same ports, tagged `t: "m"`).
+ *
+ * @module
+ */
+
+import type { MetricsSnapshot } from "./metrics.ts";
+
+/** Main thread -> worker. */
+export type ToWorker =
+  | {
+    readonly t: "init";
+    readonly node: string;
+    readonly worker: number;
+    readonly workers: number;
+    readonly generation: number;
+    readonly app: string;
+    readonly config: unknown;
+    readonly shards: number | undefined;
+    readonly cloneLocal: boolean;
+    readonly peers: readonly (readonly [number, MessagePort])[];
+  }
+  | { readonly t: "peer"; readonly worker: number; readonly port: MessagePort }
+  | { readonly t: "metrics"; readonly id: number }
+  | { readonly t: "shutdown"; readonly timeoutMs: number };
+
+/** Worker -> main thread. */
+export type FromWorker =
+  | { readonly t: "ready" }
+  | { readonly t: "log"; readonly line: string }
+  | { readonly t: "fatal"; readonly message: string }
+  | { readonly t: "metrics"; readonly id: number; readonly snapshot: MetricsSnapshot }
+  | { readonly t: "closed" };

@@ -1,0 +1,61 @@
+/**
+ * Errors the actor runtime raises or returns. Each sets `name` and accepts `{ cause }`.
+ *
+ * @module
+ */
+
+/** An `ask` got no reply before its deadline. The outcome is unknown. */
+export class AskTimeoutError extends Error {
+  override name = "AskTimeoutError";
+}
+
+/** The target's mailbox was full and its overflow policy rejected the message. */
+export class MailboxFullError extends Error {
+  override name = "MailboxFullError";
+}
+
+/** The message could not be delivered: no such actor, stopped, or no route. */
+export class DeadLetterError extends Error {
+  override name = "DeadLetterError";
+}
+
+/** The actor failed while handling the message (the message is not retried). */
+export class ActorFailedError extends Error {
+  override name = "ActorFailedError";
+}
+
+/** The runtime (or the target's worker) is shutting down. */
+export class ShutdownError extends Error {
+  override name = "ShutdownError";
+}
+
+/** Serializable form of an error, for replies that cross workers or nodes. */
+export interface ErrorData {
+  readonly name: string;
+  readonly message: string;
+}
+
+const KNOWN: Record<string, new (message: string) => Error> = {
+  AskTimeoutError,
+  MailboxFullError,
+  DeadLetterError,
+  ActorFailedError,
+  ShutdownError,
+  TypeError,
+  RangeError,
+};
+
+/** Turns any thrown value into plain data that survives `postMessage` and JSON. */
+export function toErrorData(error: unknown): ErrorData {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: "Error", message: String(error) };
+}
+
+/** Rebuilds an error from {@link toErrorData}, keeping runtime error classes. */
+export function fromErrorData(data: ErrorData): Error {
+  const Known = KNOWN[data.name];
+  if (Known) return new Known(data.message);
+  const error = new Error(data.message);
+  error.name = data.name;
+  return error;
+}
