@@ -15,6 +15,7 @@ import type {
   StopReason,
 } from "./actor.ts";
 import type { RestartPolicy, RestartTracker } from "./backoff.ts";
+import type { TimerHandle } from "./clock.ts";
 import type { Envelope } from "./envelope.ts";
 import type { Logger } from "./logger.ts";
 import { Mailbox } from "./mailbox.ts";
@@ -78,6 +79,8 @@ export class Cell implements ActorContext {
   /** Why the cell is stopping, once it is. */
   stopReason: StopReason | undefined;
   tracker: RestartTracker | undefined;
+  /** The pending restart while in `backoff`, cancelled if the cell is finished first. */
+  restartTimer: TimerHandle | undefined;
 
   constructor(host: CellHost, kind: Kind, self: ActorRef, key: string, init: unknown) {
     this.#host = host;

@@ -31,6 +31,7 @@ import {
   type Location,
   refKey,
   type VirtualRef,
+  virtualRef,
 } from "./ref.ts";
 import { TimerWheel } from "./timer_wheel.ts";
 import type { Transport, TransportSink } from "./transport.ts";
@@ -151,9 +152,11 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   /**
    * Registers a kind of actor.
    *
-   * @throws {TypeError} if the kind is already registered or an option is invalid.
+   * @throws {TypeError} if the kind is already registered.
+   * @throws {RangeError} if an option is invalid (e.g. `capacity` 0, a bad restart policy).
    */
   register<M>(kind: string, options: KindOptions<M>): void {
+    virtualRef(kind, "x"); // validates the kind name like every ref will
     if (this.#kinds.has(kind)) {
       throw new TypeError(`Cannot register kind ${kind}: already registered`);
     }
@@ -208,7 +211,15 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       reject(new AskTimeoutError(`Ask to ${refKey(to)} timed out after ${timeoutMs} ms`));
     }, timeoutMs);
     this.#pending.set(id, { resolve, reject, timer });
-    this.#route({ to, body, reply: { node: this.node, worker: this.worker, id } });
+    try {
+      this.#route({ to, body, reply: { node: this.node, worker: this.worker, id } });
+    } catch (error) {
+      // E.g. an uncloneable body: the caller gets the error, so the pending ask must go,
+      // or its timeout would later reject a promise nobody holds (an unhandled rejection).
+      this.clock.clearTimeout(timer);
+      this.#pending.delete(id);
+      throw error;
+    }
     return promise as Promise<R>;
   }
 
@@ -229,7 +240,11 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     return ref;
   }
 
-  /** Stops an actor after the messages ahead of the request. Virtual actors passivate. */
+  /**
+   * Stops an actor after its current turn: the request takes the priority lane, so messages
+   * still queued are dead-lettered. Virtual actors passivate instead (queued messages go to
+   * a fresh activation).
+   */
   stop(ref: ActorRef): Delivery {
     return this.#route({ to: ref, body: { $: "stop" } satisfies SystemBody, system: true });
   }
@@ -287,6 +302,12 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     this.#closed = true;
     if (this.#sweepTimer !== undefined) this.clock.clearInterval(this.#sweepTimer);
     for (const cell of [...this.#cells.values()]) {
+      // A crashed actor waiting to restart has no instance to stop (no `stopped` hook runs
+      // after a crash); waiting for its restart would hold shutdown for the whole backoff.
+      if (cell.state === "backoff") {
+        this.#finish(cell, "shutdown");
+        continue;
+      }
       cell.mailbox.pushSystem({ to: cell.self, body: { $: "stop" }, system: true });
       this.#schedule(cell);
     }
@@ -417,8 +438,18 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
 
   #reply(env: Envelope, reply: Reply): void {
     const to = env.reply!;
-    if (to.worker === this.worker && to.node === this.node) this.#settle(reply);
-    else if (!this.#transport?.send(to, reply)) this.#metrics.inc("deadLetters");
+    if (to.worker === this.worker && to.node === this.node) {
+      this.#settle(reply);
+      return;
+    }
+    let sent = false;
+    try {
+      sent = this.#transport?.send(to, reply) ?? false;
+    } catch (error) {
+      // E.g. a reply value that cannot be cloned: the asker times out; say why here.
+      this.logger.log("warn", "Reply could not be sent", { to: `${to.node}/${to.worker}`, error });
+    }
+    if (!sent) this.#metrics.inc("deadLetters");
   }
 
   #settle(reply: Reply): void {
@@ -489,6 +520,11 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       n++;
       if (env.system) {
         if (!this.#handleSystem(cell, env)) return n;
+        // A sync hook (undelivered) may have called ctx.stop().
+        if (cell.stopRequested) {
+          this.#stopCell(cell, "stopped");
+          return n;
+        }
         continue;
       }
       this.#metrics.inc("messagesProcessed");
@@ -522,6 +558,8 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
 
   #endTurn(cell: Cell): void {
     if (cell.state !== "running") return;
+    // Idle time counts from the end of an async turn, not from its start.
+    cell.lastActive = this.clock.now();
     if (cell.stopRequested) this.#stopCell(cell, "stopped");
     else this.#idleOrReady(cell);
   }
@@ -545,7 +583,15 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       case "passivate":
         cell.passivating = false;
         // New work arrived after the request: the actor is not idle after all.
-        if (cell.mailbox.userSize > 0 && !this.#closed) return true;
+        if (cell.mailbox.userSize > 0 && !this.#closed) {
+          // The sweep took the cell off the wheel to ask for this; put it back, or the
+          // actor would never be passivated for idleness again. (An eviction left its
+          // idle entry in place.)
+          if (body.reason === "idle") {
+            this.#wheel.schedule(cell, cell.lastActive + cell.kind.idleMs);
+          }
+          return true;
+        }
         this.#stopCell(cell, "passivated");
         return false;
       case "undelivered": {
@@ -559,7 +605,13 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
           });
           return true;
         }
-        return this.#hook(cell, () => hook.call(cell.actor, cell, body), () => this.#endTurn(cell));
+        cell.sender = undefined;
+        const report = { to: body.to, body: body.body, reason: body.reason };
+        return this.#hook(
+          cell,
+          () => hook.call(cell.actor, cell, report),
+          () => this.#endTurn(cell),
+        );
       }
     }
   }
@@ -607,8 +659,10 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     cell.actor = actor;
     const ready = () => {
       if (cell.state !== "starting") return;
-      cell.state = "idle";
-      if (cell.mailbox.size > 0) this.#schedule(cell);
+      // Like the end of a turn: honour ctx.stop() from the hooks, and when nothing is
+      // queued wake `idle()` waiters (an async start ends outside any drain).
+      if (cell.stopRequested) this.#stopCell(cell, "stopped");
+      else this.#idleOrReady(cell);
     };
     const started = () => {
       if (actor.started === undefined || this.#hook(cell, () => actor.started!(cell), ready)) {
@@ -623,8 +677,13 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   }
 
   #requestPassivation(cell: Cell, reason: "idle" | "evicted"): void {
+    const body: SystemBody = { $: "passivate", reason };
+    if (!cell.mailbox.pushSystem({ to: cell.self, body, system: true })) {
+      // The priority lane is full (a storm of system messages): try again on a later sweep.
+      this.#wheel.schedule(cell, this.clock.now() + cell.kind.idleMs);
+      return;
+    }
     cell.passivating = true;
-    cell.mailbox.pushSystem({ to: cell.self, body: { $: "passivate", reason }, system: true });
     this.#schedule(cell);
   }
 
@@ -671,6 +730,10 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     if (cell.state === "stopped") return;
     cell.state = "stopped";
     cell.actor = undefined;
+    if (cell.restartTimer !== undefined) {
+      this.clock.clearTimeout(cell.restartTimer);
+      cell.restartTimer = undefined;
+    }
     this.#cells.delete(cell.key);
     if (this.#virtual.get(cell.key) === cell) this.#virtual.delete(cell.key);
     if (this.#mostRecent === cell) this.#mostRecent = undefined;
@@ -722,7 +785,8 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
         .fail(this.clock.now());
     if (decision.restart) {
       cell.state = "backoff";
-      this.clock.setTimeout(() => {
+      cell.restartTimer = this.clock.setTimeout(() => {
+        cell.restartTimer = undefined;
         if (cell.state !== "backoff") return;
         this.#metrics.inc("restarts");
         this.#start(cell, { error, attempt: decision.attempt });

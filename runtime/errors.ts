@@ -53,7 +53,8 @@ export function toErrorData(error: unknown): ErrorData {
 
 /** Rebuilds an error from {@link toErrorData}, keeping runtime error classes. */
 export function fromErrorData(data: ErrorData): Error {
-  const Known = KNOWN[data.name];
+  // Own properties only: a name such as "constructor" from another worker is just a name.
+  const Known = Object.hasOwn(KNOWN, data.name) ? KNOWN[data.name] : undefined;
   if (Known) return new Known(data.message);
   const error = new Error(data.message);
   error.name = data.name;

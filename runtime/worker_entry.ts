@@ -91,7 +91,10 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const logger = jsonLogger((line) => post({ t: "log", line }), {
     base: { node: data.node, worker: data.worker },
   });
-  mesh = new WorkerMesh(data.node);
+  mesh = new WorkerMesh(data.node, {
+    onUncloneable: (_message, error) =>
+      logger.log("error", "Message cannot cross workers", { error }),
+  });
   mesh.setPort(-1, scope);
   system = new ActorSystem({
     node: data.node,

@@ -47,8 +47,21 @@ export class WorkerMesh implements Transport {
   /** Batches posted so far (for metrics and tests). */
   batches = 0;
 
-  constructor(node: string, options: { maxBatch?: number } = {}) {
+  readonly #onUncloneable: (message: WireMessage, error: unknown) => void;
+
+  /**
+   * @param options.onUncloneable told about a message that `postMessage` cannot clone
+   *   (a function or a class instance in a body); the rest of its batch is still delivered.
+   */
+  constructor(
+    node: string,
+    options: {
+      maxBatch?: number;
+      onUncloneable?: (message: WireMessage, error: unknown) => void;
+    } = {},
+  ) {
     this.node = node;
+    this.#onUncloneable = options.onUncloneable ?? (() => {});
     this.maxBatch = options.maxBatch ?? 1024;
     if (!(Number.isInteger(this.maxBatch) && this.maxBatch > 0)) {
       throw new RangeError(`Invalid maxBatch: ${options.maxBatch} is not a positive integer`);
@@ -84,8 +97,24 @@ export class WorkerMesh implements Transport {
   #post(worker: number, batch: WireMessage[]): void {
     this.#outbox.delete(worker);
     if (batch.length === 0) return;
+    const port = this.#ports.get(worker);
+    if (port === undefined) return;
     this.batches++;
-    this.#ports.get(worker)?.postMessage({ t: "m", m: batch } satisfies MeshBatch);
+    try {
+      port.postMessage({ t: "m", m: batch } satisfies MeshBatch);
+    } catch (error) {
+      // One uncloneable message must not sink the whole batch: post the rest one by one.
+      const good: WireMessage[] = [];
+      for (const message of batch) {
+        try {
+          structuredClone(message);
+          good.push(message);
+        } catch {
+          this.#onUncloneable(message, error);
+        }
+      }
+      if (good.length > 0) port.postMessage({ t: "m", m: good } satisfies MeshBatch);
+    }
   }
 }
 

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import type { WireMessage } from "./envelope.ts";
+import { receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
+
+function channelPair() {
+  const { port1, port2 } = new MessageChannel();
+  const got: WireMessage[] = [];
+  const batches: number[] = [];
+  port2.onmessage = (event) => {
+    batches.push((event.data as { m: unknown[] }).m.length);
+    receiveMeshData(event.data, { receive: (m) => got.push(m) });
+  };
+  return { port1, port2, got, batches };
+}
+
+async function settle(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 1));
+}
+
+Deno.test("WorkerMesh.send() batches a turn's messages into one post, in order", async () => {
+  const pair = channelPair();
+  const mesh = new WorkerMesh("n");
+  mesh.setPort(1, pair.port1);
+  for (let i = 0; i < 100; i++) {
+    assert.ok(mesh.send({ node: "n", worker: 1 }, { to: { kind: "k", id: "a" }, body: i }));
+  }
+  await settle(() => pair.got.length === 100);
+  assert.deepEqual(pair.got.map((m) => (m as { body: number }).body), [...Array(100).keys()]);
+  assert.deepEqual(pair.batches, [100]);
+  assert.equal(mesh.batches, 1);
+  pair.port1.close();
+  pair.port2.close();
+});
+
+Deno.test("WorkerMesh.send() has no route to unknown workers or other nodes", () => {
+  const mesh = new WorkerMesh("n");
+  assert.equal(mesh.send({ node: "n", worker: 3 }, { to: { kind: "k", id: "a" }, body: 1 }), false);
+  assert.equal(mesh.send({ node: "m", worker: 0 }, { to: { kind: "k", id: "a" }, body: 1 }), false);
+});
+
+Deno.test("WorkerMesh posts at maxBatch and keeps the rest of a batch with an uncloneable body", async () => {
+  const pair = channelPair();
+  const bad: unknown[] = [];
+  const mesh = new WorkerMesh("n", { maxBatch: 4, onUncloneable: (m) => bad.push(m) });
+  mesh.setPort(1, pair.port1);
+  const to = { node: "n", worker: 1 };
+  for (let i = 0; i < 6; i++) {
+    mesh.send(to, { to: { kind: "k", id: "a" }, body: i === 2 ? { f: () => i } : i });
+  }
+  await settle(() => pair.got.length === 5);
+  assert.deepEqual(pair.got.map((m) => (m as { body: number }).body), [0, 1, 3, 4, 5]);
+  assert.equal(bad.length, 1);
+  assert.deepEqual(pair.batches, [3, 2]);
+  pair.port1.close();
+  pair.port2.close();
+});
