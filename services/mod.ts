@@ -1,0 +1,202 @@
+/**
+ * flash-im's services: the embedded SQLite store and the auth service (accounts, scrypt
+ * passwords, Ed25519 access tokens, rotating refresh tokens with reuse detection).
+ *
+ * Ports (`UserStore`, `RefreshTokenStore`) come with a contract test suite each, so other
+ * backends (Postgres) prove the same behaviour. Expected refusals are returned as values
+ * (`{ ok: false, code, message }`); broken configuration or data throws.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   AuthService, loadOrCreateSigningKeys, openSqlite, SqliteRefreshTokenStore,
+ *   SQLITE_MIGRATIONS, SqliteUserStore,
+ * } from "./services/mod.ts";
+ *
+ * const db = openSqlite("data/flash-im.db", SQLITE_MIGRATIONS);
+ * const auth = new AuthService({
+ *   users: new SqliteUserStore(db),
+ *   refreshTokens: new SqliteRefreshTokenStore(db),
+ *   keys: await loadOrCreateSigningKeys("data/keys"),
+ * });
+ * const login = await auth.login("alice", "correct horse", "laptop");
+ * if (login.ok) {
+ *   const checked = await auth.verifyAccessToken(login.tokens.accessToken);
+ *   // checked.ok && checked.claims.userId === login.tokens.userId
+ * }
+ * ```
+ *
+ * @module
+ */
+
+// --- Embedded SQLite store ---------------------------------------------------------------
+
+export {
+  /** How long a connection waits for another's lock by default (5000 ms). */
+  DEFAULT_BUSY_TIMEOUT_MS,
+  /** Runs a synchronous function in `BEGIN IMMEDIATE ... COMMIT`; rolls back on a throw. */
+  immediateTransaction,
+  /** One append-only schema step (`name`, `sql`); its version is its index plus one. */
+  type Migration,
+  /**
+   * Opens a SQLite file (or `":memory:"`) in WAL mode with a busy timeout and foreign keys,
+   * and applies pending migrations once even when several threads open it at once.
+   * Throws `MigrationError` if the schema is newer than the code or a migration fails.
+   */
+  openSqlite,
+  /** Options of `openSqlite` (`busyTimeoutMs`). */
+  type OpenSqliteOptions,
+  /** The number of migrations applied to a database (`PRAGMA user_version`). */
+  schemaVersion,
+} from "./sqlite.ts";
+
+export {
+  /** The embedded store's schema, shared by every SQLite-backed service; append-only. */
+  SQLITE_MIGRATIONS,
+} from "./sqlite_migrations.ts";
+
+// --- User store ---------------------------------------------------------------------------
+
+export {
+  /** A `UserStore` plus the `close()` the contract suite calls after each test. */
+  type ClosableUserStore,
+  /** `{ ok: true, user }`, or `{ ok: false, reason: "taken" }` for a name taken in any case. */
+  type CreateUserResult,
+  /** A stored account: decimal string `id`, `username`, `passwordHash`, `createdAt` (ms). */
+  type UserRecord,
+  /** The accounts port: `create`, `byUsername` (case-insensitive), `byId`. */
+  type UserStore,
+  /** Registers the `Deno.test`s every `UserStore` backend must pass. */
+  userStoreContract,
+} from "./user_store.ts";
+
+export {
+  /** `UserStore` on `node:sqlite`; `close()` closes the handle only with `closeDb`. */
+  SqliteUserStore,
+  /** Options of `SqliteUserStore` (`now`, `closeDb`). */
+  type SqliteUserStoreOptions,
+} from "./user_store_sqlite.ts";
+
+// --- Refresh token store --------------------------------------------------------------
+
+export {
+  /** A token starting a family (session), as `insert` takes it. */
+  type NewRefreshToken,
+  /** A successor token for `rotate`: hash, creation and expiry; it inherits the family. */
+  type NextRefreshToken,
+  /** A stored refresh token (only its SHA-256 hash), with `usedAt` and `revokedAt`. */
+  type RefreshTokenRecord,
+  /** The refresh token port: insert, atomic rotate with reuse detection, revoke, purge. */
+  type RefreshTokenStore,
+  /** Registers the `Deno.test`s every `RefreshTokenStore` backend must pass. */
+  refreshTokenStoreContract,
+  /** What the refresh token contract needs per test: a store, two user ids, `close()`. */
+  type RefreshTokenStoreFixture,
+  /** Options of `revokeFamily` (`userId` scopes the revocation to its owner). */
+  type RevokeFamilyOptions,
+  /** `ok` with the successor, or `unknown`, `expired`, or `reused` (family revoked). */
+  type RotateResult,
+} from "./refresh_token_store.ts";
+
+export {
+  /** `RefreshTokenStore` on `node:sqlite`; rotation runs under `BEGIN IMMEDIATE`. */
+  SqliteRefreshTokenStore,
+  /** Options of `SqliteRefreshTokenStore` (`closeDb`). */
+  type SqliteRefreshTokenStoreOptions,
+} from "./refresh_token_store_sqlite.ts";
+
+// --- Passwords and credential rules -------------------------------------------------------
+
+export {
+  /** The production scrypt cost: N=16384, r=8, p=1. */
+  DEFAULT_SCRYPT_COST,
+  /** Hashes a password as `scrypt$N$r$p$saltB64$hashB64` (16-byte salt, 32-byte key). */
+  hashPassword,
+  /** A stored hash decoded: cost, salt and key. */
+  type ParsedPasswordHash,
+  /** Decodes and bounds-checks a stored hash; throws `RangeError` when malformed. */
+  parsePasswordHash,
+  /** scrypt cost parameters `N`, `r`, `p`. */
+  type ScryptCost,
+  /** Checks a password against a stored hash in constant time; `false` when wrong. */
+  verifyPassword,
+} from "./password.ts";
+
+export {
+  /** Length limits of usernames, passwords and device ids. */
+  CREDENTIAL_LIMITS,
+  /** Checks a device label: 1-128 characters, no control characters. */
+  validateDeviceId,
+  /** Checks a new password: 8-128 characters after NFKC normalization. */
+  validatePassword,
+  /** Checks a username: 3-32 of `a-z0-9_.-`, starting with a letter or digit, any case. */
+  validateUsername,
+  /** `{ ok: true }` or `{ ok: false, message }` with a sentence for the user. */
+  type ValidationResult,
+} from "./validation.ts";
+
+// --- Signing keys and access tokens -------------------------------------------------------
+
+export {
+  /** The JWKS document served at `/.well-known/jwks.json`. */
+  type Jwks,
+  /** An issuer's keys: `current` (kid + non-extractable private key) signs; `resolve(kid)` verifies. */
+  KeySet,
+  /**
+   * Loads the Ed25519 key set from a directory, creating a 0600 key file on first start
+   * (race-safe across processes). Throws `SigningKeyError` for unusable or exposed files.
+   */
+  loadOrCreateSigningKeys,
+  /** Name of the optional file of retired public keys (`{ "keys": [...] }`). */
+  PREVIOUS_KEYS_FILE,
+  /** A public Ed25519 JWK with `kid`, `alg: "EdDSA"`, `use: "sig"`. */
+  type PublicJwk,
+  /** Name of the current private key file in the key directory. */
+  SIGNING_KEY_FILE,
+} from "./signing_keys.ts";
+
+export {
+  /** Claims of a verified access token: `userId`, `sessionId`, `tokenId`, times in ms. */
+  type AccessClaims,
+  /** Anything that maps a `kid` to a verification key (a `KeySet` is one). */
+  type KeyResolver,
+  /** Why an access token was refused: malformed, expired, bad_signature, ... (`as const`). */
+  VerifyFailure,
+  /** `{ ok: true, claims }` or `{ ok: false, reason }`. */
+  type VerifyResult,
+} from "./access_token.ts";
+
+// --- Auth service -------------------------------------------------------------------------
+
+export {
+  /** Default lifetimes, issuer, audience and clock tolerance of `AuthService`. */
+  AUTH_DEFAULTS,
+  /** A refusal: `{ ok: false, code, message }`. */
+  type AuthFailure,
+  /**
+   * Register, login, refresh (rotation + reuse detection), logout, session checks and
+   * local access token verification over a `UserStore`, a `RefreshTokenStore` and a `KeySet`.
+   */
+  AuthService,
+  /** Options of `AuthService`: stores, keys, lifetimes, issuer/audience, clock, scrypt cost. */
+  type AuthServiceOptions,
+  /** Outcome of `login`: tokens, or `bad_credentials` / `invalid_device_id`. */
+  type LoginResult,
+  /** What `logout` ends: `{ refreshToken }` or `{ sessionId, userId }`. */
+  type LogoutTarget,
+  /** Outcome of `refresh`: tokens, or `token_unknown` / `token_expired` / `token_reused`. */
+  type RefreshResult,
+  /** Outcome of `register`: the user, or `invalid_username` / `invalid_password` / `username_taken`. */
+  type RegisterResult,
+  /** Access + refresh token, their lifetimes in seconds, `userId`, `sessionId`. */
+  type TokenPair,
+} from "./auth_service.ts";
+
+// --- Errors -------------------------------------------------------------------------------
+
+export {
+  /** The database schema cannot be brought up to date (newer than the code, or a step failed). */
+  MigrationError,
+  /** A signing key file is unreadable, malformed or readable by other users. */
+  SigningKeyError,
+} from "./errors.ts";

@@ -1,0 +1,109 @@
+/**
+ * The embedded {@link UserStore} backend on `node:sqlite`.
+ *
+ * @module
+ */
+
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import type { CreateUserResult, UserRecord, UserStore } from "./user_store.ts";
+
+/** Options of {@link SqliteUserStore}. */
+export interface SqliteUserStoreOptions {
+  /** Clock for `createdAt`, in ms since the epoch. Default `Date.now`. */
+  readonly now?: () => number;
+  /** Close `db` when the store closes. Default `false`: the opener owns the handle. */
+  readonly closeDb?: boolean;
+}
+
+interface UserRow {
+  id: bigint;
+  username: string;
+  password_hash: string;
+  created_at: bigint;
+}
+
+const COLUMNS = "id, username, password_hash, created_at";
+/** SQLite's INTEGER range; anything else cannot be an id. */
+const MAX_ID = 2n ** 63n - 1n;
+
+/**
+ * {@link UserStore} on a database opened by `openSqlite` with `SQLITE_MIGRATIONS`. Several
+ * stores may share one handle. Calls run synchronously on the calling thread (SQLite point
+ * queries take microseconds); the promise is for the port's sake.
+ *
+ * @example
+ * ```ts
+ * const db = openSqlite("data/flash.db", SQLITE_MIGRATIONS);
+ * using users = new SqliteUserStore(db, { closeDb: true });
+ * const result = await users.create("alice", passwordHash);
+ * ```
+ */
+export class SqliteUserStore implements UserStore {
+  #db: DatabaseSync;
+  #now: () => number;
+  #closeDb: boolean;
+  #insert: StatementSync;
+  #byUsername: StatementSync;
+  #byId: StatementSync;
+
+  constructor(db: DatabaseSync, options: SqliteUserStoreOptions = {}) {
+    this.#db = db;
+    this.#now = options.now ?? Date.now;
+    this.#closeDb = options.closeDb ?? false;
+    // DO NOTHING + RETURNING: a taken name yields no row, with no error to parse.
+    this.#insert = db.prepare(
+      `INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING RETURNING ${COLUMNS}`,
+    );
+    this.#byUsername = db.prepare(`SELECT ${COLUMNS} FROM users WHERE username = ?`);
+    this.#byId = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`);
+    // Ids may exceed 2^53: read every integer as a bigint.
+    for (const statement of [this.#insert, this.#byUsername, this.#byId]) {
+      statement.setReadBigInts(true);
+    }
+  }
+
+  create(username: string, passwordHash: string): Promise<CreateUserResult> {
+    const row = this.#insert.get(username, passwordHash, this.#now()) as UserRow | undefined;
+    return Promise.resolve(
+      row ? { ok: true, user: toRecord(row) } : { ok: false, reason: "taken" },
+    );
+  }
+
+  byUsername(username: string): Promise<UserRecord | undefined> {
+    return Promise.resolve(toMaybeRecord(this.#byUsername.get(username)));
+  }
+
+  byId(id: string): Promise<UserRecord | undefined> {
+    const key = parseId(id);
+    return Promise.resolve(key === undefined ? undefined : toMaybeRecord(this.#byId.get(key)));
+  }
+
+  /** Closes the database handle if the store owns it (`closeDb`); idempotent. */
+  close(): void {
+    if (this.#closeDb && this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function parseId(id: string): bigint | undefined {
+  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
+  const value = BigInt(id);
+  return value <= MAX_ID ? value : undefined;
+}
+
+function toMaybeRecord(row: unknown): UserRecord | undefined {
+  return row === undefined ? undefined : toRecord(row as UserRow);
+}
+
+function toRecord(row: UserRow): UserRecord {
+  return {
+    id: row.id.toString(),
+    username: row.username,
+    passwordHash: row.password_hash,
+    createdAt: Number(row.created_at),
+  };
+}
