@@ -5,51 +5,48 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { join } from "node:path";
+import { HelpRequested, type NodeConfig, parseConfig, usage } from "./config.ts";
 import { jsonLogger, NodeHost } from "./runtime/mod.ts";
+import { loadOrCreateSigningKeys, openSqlite, SQLITE_MIGRATIONS } from "./services/mod.ts";
 
-/** Start-up configuration, validated before anything starts. */
-export interface NodeConfig {
-  readonly workers: number;
-  readonly logLevel: "debug" | "info" | "warn" | "error";
+/** Refuses a port another process holds (even one that also uses `reusePort`). */
+function checkPortFree(hostname: string, port: number, name: string): void {
+  try {
+    Deno.listen({ hostname, port }).close();
+  } catch (error) {
+    throw new Error(`Cannot listen on ${hostname}:${port} (${name}): ${(error as Error).message}`);
+  }
 }
 
-const USAGE = `Usage: deno task start [--workers N] [--log-level debug|info|warn|error]
-
-  --workers N     worker threads (default: number of cores; env FLASH_WORKERS)
-  --log-level L   minimum log level (default: info; env FLASH_LOG_LEVEL)
-  --help          show this help`;
-
-/**
- * Parses flags (falling back to environment variables) into a validated config.
- *
- * @throws {RangeError} with a message naming the bad value.
- */
-export function parseConfig(args: string[], env: (name: string) => string | undefined): NodeConfig {
-  const { values } = parseArgs({
-    args,
-    options: {
-      workers: { type: "string" },
-      "log-level": { type: "string" },
-      help: { type: "boolean" },
-    },
-    strict: true,
-  });
-  if (values.help) throw new HelpRequested();
-  const workersText = values.workers ?? env("FLASH_WORKERS");
-  const workers = workersText === undefined ? navigator.hardwareConcurrency : Number(workersText);
-  if (!(Number.isInteger(workers) && workers >= 1 && workers <= 256)) {
-    throw new RangeError(`Invalid --workers: ${workersText} is not an integer in 1..256`);
+/** Prepares what the workers share: data directory, schema, signing key, TLS files. */
+async function prepare(config: NodeConfig): Promise<void> {
+  await Deno.mkdir(config.dataDir, { recursive: true });
+  // Migrate once here so workers open an up-to-date store; they check it again anyway.
+  openSqlite(join(config.dataDir, "flash-im.db"), SQLITE_MIGRATIONS).close();
+  await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
+  for (const file of [config.tlsCert, config.tlsKey]) {
+    if (file === undefined) continue;
+    try {
+      await Deno.readTextFile(file);
+    } catch (error) {
+      throw new Error(`Cannot read TLS file ${file}: ${(error as Error).message}`);
+    }
   }
-  const logLevel = values["log-level"] ?? env("FLASH_LOG_LEVEL") ?? "info";
-  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
-    throw new RangeError(`Invalid --log-level: ${logLevel} is not one of debug, info, warn, error`);
-  }
-  return { workers, logLevel: logLevel as NodeConfig["logLevel"] };
+  checkPortFree(config.host, config.tcpPort, "TCP");
+  checkPortFree(config.host, config.httpPort, "HTTP");
+  if (config.tlsCert) checkPortFree(config.host, config.tlsPort, "TLS");
 }
 
-class HelpRequested extends Error {
-  override name = "HelpRequested";
+/** The lines `deno task start` prints once the node is up. */
+export function listenLines(config: NodeConfig): string[] {
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  return [
+    `  tcp   ${host}:${config.tcpPort}`,
+    ...(config.tlsCert ? [`  tls   ${host}:${config.tlsPort}`] : []),
+    `  ws    ws://${host}:${config.httpPort}/ws`,
+    `  http  http://${host}:${config.httpPort}`,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -58,11 +55,17 @@ async function main(): Promise<void> {
     config = parseConfig(Deno.args, (name) => Deno.env.get(name));
   } catch (error) {
     if (error instanceof HelpRequested) {
-      console.log(USAGE);
+      console.log(usage());
       Deno.exit(0);
     }
-    console.error(`flash-im: ${error instanceof Error ? error.message : error}\n\n${USAGE}`);
+    console.error(`flash-im: ${error instanceof Error ? error.message : error}\n\n${usage()}`);
     Deno.exit(2);
+  }
+  try {
+    await prepare(config);
+  } catch (error) {
+    console.error(`flash-im: ${error instanceof Error ? error.message : error}`);
+    Deno.exit(1);
   }
   const logger = jsonLogger((line) => console.error(line), { minLevel: config.logLevel });
   const host = await NodeHost.start({
@@ -76,7 +79,10 @@ async function main(): Promise<void> {
       Deno.exit(1);
     },
   });
+  let stopping = false;
   const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     logger.log("info", "Shutting down", { signal });
     await host.shutdown({ timeoutMs: 10_000 });
     Deno.exit(0);
@@ -84,7 +90,12 @@ async function main(): Promise<void> {
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
   Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
   // Printed only once the signal handlers are in place: "running" means stoppable.
-  console.log(`flash-im node ${host.node} running with ${host.workers} workers (Ctrl-C stops it)`);
+  console.log(
+    [
+      `flash-im node ${host.node} running with ${host.workers} workers (Ctrl-C stops it)`,
+      ...listenLines(config),
+    ].join("\n"),
+  );
 }
 
 if (import.meta.main) await main();

@@ -1,0 +1,264 @@
+/**
+ * Node configuration: flags, then environment variables, then defaults, validated before
+ * anything starts. A bad value stops start-up with a message naming it.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** Everything a node needs to start; plain data (it is sent to every worker). */
+export interface NodeConfig {
+  readonly workers: number;
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  readonly host: string;
+  readonly tcpPort: number;
+  readonly httpPort: number;
+  readonly tlsPort: number;
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  readonly dataDir: string;
+  readonly authTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly heartbeatMs: number;
+  readonly maxFrameBytes: number;
+  readonly rateLimit: number;
+  readonly rateBurst: number;
+  readonly outboundFrames: number;
+  readonly outboundBytes: number;
+  readonly accessTtlSec: number;
+}
+
+interface Setting {
+  readonly env: string;
+  readonly help: string;
+  readonly kind: "int" | "string" | "level";
+  readonly min?: number;
+  readonly max?: number;
+  readonly fallback: () => string | number | undefined;
+}
+
+const SETTINGS: Record<string, Setting> = {
+  workers: {
+    env: "FLASH_WORKERS",
+    help: "worker threads (default: number of cores)",
+    kind: "int",
+    min: 1,
+    max: 256,
+    fallback: () => navigator.hardwareConcurrency,
+  },
+  "log-level": {
+    env: "FLASH_LOG_LEVEL",
+    help: "debug | info | warn | error (default info)",
+    kind: "level",
+    fallback: () => "info",
+  },
+  host: {
+    env: "FLASH_HOST",
+    help: "address to listen on (default 127.0.0.1; 0.0.0.0 for all)",
+    kind: "string",
+    fallback: () => "127.0.0.1",
+  },
+  "tcp-port": {
+    env: "FLASH_TCP_PORT",
+    help: "TCP port (default 5200)",
+    kind: "int",
+    min: 1,
+    max: 65535,
+    fallback: () => 5200,
+  },
+  "http-port": {
+    env: "FLASH_HTTP_PORT",
+    help: "HTTP API and WebSocket (/ws) port (default 5280)",
+    kind: "int",
+    min: 1,
+    max: 65535,
+    fallback: () => 5280,
+  },
+  "tls-port": {
+    env: "FLASH_TLS_PORT",
+    help: "TLS port, used with --tls-cert/--tls-key (default 5243)",
+    kind: "int",
+    min: 1,
+    max: 65535,
+    fallback: () => 5243,
+  },
+  "tls-cert": {
+    env: "FLASH_TLS_CERT",
+    help: "PEM certificate file: enables TLS",
+    kind: "string",
+    fallback: () => undefined,
+  },
+  "tls-key": {
+    env: "FLASH_TLS_KEY",
+    help: "PEM private key file",
+    kind: "string",
+    fallback: () => undefined,
+  },
+  "data-dir": {
+    env: "FLASH_DATA_DIR",
+    help: "embedded store and keys (default ./data)",
+    kind: "string",
+    fallback: () => "data",
+  },
+  "auth-timeout-ms": {
+    env: "FLASH_AUTH_TIMEOUT_MS",
+    help: "time for a new connection to authenticate (default 10000)",
+    kind: "int",
+    min: 100,
+    max: 600_000,
+    fallback: () => 10_000,
+  },
+  "idle-timeout-ms": {
+    env: "FLASH_IDLE_TIMEOUT_MS",
+    help: "close connections silent this long (default 90000)",
+    kind: "int",
+    min: 200,
+    max: 3_600_000,
+    fallback: () => 90_000,
+  },
+  "heartbeat-ms": {
+    env: "FLASH_HEARTBEAT_MS",
+    help: "server PING after this much silence; told to clients (default 30000)",
+    kind: "int",
+    min: 100,
+    max: 3_600_000,
+    fallback: () => 30_000,
+  },
+  "max-frame-bytes": {
+    env: "FLASH_MAX_FRAME_BYTES",
+    help: "largest frame accepted (default 65536)",
+    kind: "int",
+    min: 1024,
+    max: 16 * 1024 * 1024,
+    fallback: () => 65_536,
+  },
+  "rate-limit": {
+    env: "FLASH_RATE_LIMIT",
+    help: "requests per second per connection (default 200)",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    fallback: () => 200,
+  },
+  "rate-burst": {
+    env: "FLASH_RATE_BURST",
+    help: "request burst per connection (default 400)",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    fallback: () => 400,
+  },
+  "outbound-frames": {
+    env: "FLASH_OUTBOUND_FRAMES",
+    help: "frames queued to a client before it counts as slow (default 1024)",
+    kind: "int",
+    min: 8,
+    max: 1_000_000,
+    fallback: () => 1024,
+  },
+  "outbound-bytes": {
+    env: "FLASH_OUTBOUND_BYTES",
+    help: "bytes queued to a client before it counts as slow (default 262144)",
+    kind: "int",
+    min: 65_536,
+    max: 1 << 30,
+    fallback: () => 262_144,
+  },
+  "access-ttl-sec": {
+    env: "FLASH_ACCESS_TTL_SEC",
+    help: "access token lifetime (default 900)",
+    kind: "int",
+    min: 10,
+    max: 86_400,
+    fallback: () => 900,
+  },
+};
+
+/** `--help` was asked for: print {@link usage} and exit 0. */
+export class HelpRequested extends Error {
+  override name = "HelpRequested";
+}
+
+/** The help text, one line per setting. */
+export function usage(): string {
+  const lines = Object.entries(SETTINGS).map(([flag, s]) =>
+    `  --${flag.padEnd(16)} ${s.help} [env ${s.env}]`
+  );
+  return `Usage: deno task start [options]\n\n${lines.join("\n")}\n  --help             this text`;
+}
+
+/**
+ * Parses flags (falling back to environment variables, then defaults) into a validated
+ * config.
+ *
+ * @throws {RangeError} naming the bad value; {@link HelpRequested} for `--help`.
+ */
+export function parseConfig(args: string[], env: (name: string) => string | undefined): NodeConfig {
+  const options = Object.fromEntries(
+    Object.keys(SETTINGS).map((flag) => [flag, { type: "string" as const }]),
+  );
+  const { values } = parseArgs({
+    args,
+    options: { ...options, help: { type: "boolean" } },
+    strict: true,
+  });
+  if (values.help) throw new HelpRequested();
+  const read = (flag: string): string | number | undefined => {
+    const setting = SETTINGS[flag]!;
+    const given = (values as Record<string, string | undefined>)[flag] ?? env(setting.env);
+    if (given === undefined) return setting.fallback();
+    if (setting.kind === "string") {
+      if (given.trim() === "") throw new RangeError(`Invalid --${flag}: it is empty`);
+      return given;
+    }
+    if (setting.kind === "level") {
+      if (!["debug", "info", "warn", "error"].includes(given)) {
+        throw new RangeError(`Invalid --${flag}: ${given} is not one of debug, info, warn, error`);
+      }
+      return given;
+    }
+    const n = Number(given);
+    if (!(Number.isInteger(n) && n >= setting.min! && n <= setting.max!)) {
+      throw new RangeError(
+        `Invalid --${flag}: ${given} is not an integer in ${setting.min}..${setting.max}`,
+      );
+    }
+    return n;
+  };
+  const config: NodeConfig = {
+    workers: read("workers") as number,
+    logLevel: read("log-level") as NodeConfig["logLevel"],
+    host: read("host") as string,
+    tcpPort: read("tcp-port") as number,
+    httpPort: read("http-port") as number,
+    tlsPort: read("tls-port") as number,
+    tlsCert: read("tls-cert") as string | undefined,
+    tlsKey: read("tls-key") as string | undefined,
+    dataDir: read("data-dir") as string,
+    authTimeoutMs: read("auth-timeout-ms") as number,
+    idleTimeoutMs: read("idle-timeout-ms") as number,
+    heartbeatMs: read("heartbeat-ms") as number,
+    maxFrameBytes: read("max-frame-bytes") as number,
+    rateLimit: read("rate-limit") as number,
+    rateBurst: read("rate-burst") as number,
+    outboundFrames: read("outbound-frames") as number,
+    outboundBytes: read("outbound-bytes") as number,
+    accessTtlSec: read("access-ttl-sec") as number,
+  };
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
+    throw new RangeError("Invalid TLS settings: give both --tls-cert and --tls-key, or neither");
+  }
+  if (config.heartbeatMs >= config.idleTimeoutMs) {
+    throw new RangeError(
+      `Invalid --heartbeat-ms: ${config.heartbeatMs} must be below --idle-timeout-ms ${config.idleTimeoutMs}`,
+    );
+  }
+  const ports = [config.tcpPort, config.httpPort, ...(config.tlsCert ? [config.tlsPort] : [])];
+  if (new Set(ports).size !== ports.length) {
+    throw new RangeError(
+      `Invalid ports: TCP, HTTP and TLS ports must differ (${ports.join(", ")})`,
+    );
+  }
+  return config;
+}

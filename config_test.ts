@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { HelpRequested, parseConfig, usage } from "./config.ts";
+
+const noEnv = () => undefined;
+
+Deno.test("parseConfig() reads flags, then environment, then defaults", () => {
+  assert.equal(parseConfig(["--workers", "3"], noEnv).workers, 3);
+  assert.equal(parseConfig([], (n) => (n === "FLASH_WORKERS" ? "2" : undefined)).workers, 2);
+  const defaults = parseConfig([], noEnv);
+  assert.equal(defaults.workers, navigator.hardwareConcurrency);
+  assert.equal(defaults.logLevel, "info");
+  assert.equal(defaults.tcpPort, 5200);
+  assert.equal(defaults.httpPort, 5280);
+  assert.equal(defaults.dataDir, "data");
+  assert.equal(defaults.tlsCert, undefined);
+  const env = (n: string) => ({ FLASH_TCP_PORT: "6000", FLASH_HOST: "0.0.0.0" })[n];
+  assert.equal(parseConfig(["--tcp-port", "6001"], env).tcpPort, 6001);
+  assert.equal(parseConfig([], env).host, "0.0.0.0");
+});
+
+Deno.test("parseConfig() refuses bad values with a message naming them", () => {
+  assert.throws(() => parseConfig(["--workers", "0"], noEnv), /Invalid --workers: 0/);
+  assert.throws(() => parseConfig(["--workers", "two"], noEnv), /Invalid --workers: two/);
+  assert.throws(() => parseConfig(["--log-level", "loud"], noEnv), /Invalid --log-level: loud/);
+  assert.throws(() => parseConfig(["--tcp-port", "70000"], noEnv), /Invalid --tcp-port: 70000/);
+  assert.throws(() => parseConfig(["--bogus"], noEnv), /bogus/);
+  assert.throws(() => parseConfig(["--tls-cert", "a.pem"], noEnv), /both --tls-cert and --tls-key/);
+  assert.throws(
+    () => parseConfig(["--tcp-port", "5280"], noEnv),
+    /TCP, HTTP and TLS ports must differ/,
+  );
+  assert.throws(
+    () => parseConfig(["--heartbeat-ms", "5000", "--idle-timeout-ms", "4000"], noEnv),
+    /must be below --idle-timeout-ms/,
+  );
+  assert.throws(() => parseConfig(["--data-dir", " "], noEnv), /--data-dir: it is empty/);
+});
+
+Deno.test("parseConfig() --help asks for the usage, which names every flag and env", () => {
+  assert.throws(() => parseConfig(["--help"], noEnv), HelpRequested);
+  for (const flag of ["--workers", "--tls-cert", "FLASH_DATA_DIR", "--rate-limit"]) {
+    assert.match(usage(), new RegExp(flag));
+  }
+});
