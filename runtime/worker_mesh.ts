@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { WireMessage } from "./envelope.ts";
-import type { Location } from "./ref.ts";
+import { type Envelope, isReply, type Reply, type WireMessage } from "./envelope.ts";
+import type { ActorRef, Location } from "./ref.ts";
 import type { Transport, TransportSink } from "./transport.ts";
 
 /** The part of `MessagePort`, `Worker` and a worker's `self` the mesh uses. */
@@ -14,10 +14,22 @@ export interface PortLike {
   postMessage(message: unknown): void;
 }
 
-/** A batch of wire messages as it crosses a port. */
+/**
+ * A batch of wire messages as it crosses a port, flattened: structured clone pays per
+ * object and per property name, so refs are listed once in `r` and each message is a few
+ * slots of the flat array `m` instead of an envelope object with nested refs:
+ *
+ * - `0, to, body`: a plain tell;
+ * - `1, to, body, from, replyNode, replyWorker, replyId, system`: any other envelope
+ *   (`from` is -1 when absent, `replyNode` is null when there is no reply);
+ * - `2, replyTo, ok, value, error`: a reply.
+ *
+ * `to` and `from` index `r`.
+ */
 export interface MeshBatch {
   readonly t: "m";
-  readonly m: readonly WireMessage[];
+  readonly r: readonly ActorRef[];
+  readonly m: readonly unknown[];
 }
 
 /** True for data that is a mesh batch (ports also carry control messages). */
@@ -101,9 +113,9 @@ export class WorkerMesh implements Transport {
     if (port === undefined) return;
     this.batches++;
     try {
-      port.postMessage({ t: "m", m: batch } satisfies MeshBatch);
+      port.postMessage(encodeBatch(batch));
     } catch (error) {
-      // One uncloneable message must not sink the whole batch: post the rest one by one.
+      // One uncloneable message must not sink the whole batch: post the rest without it.
       const good: WireMessage[] = [];
       for (const message of batch) {
         try {
@@ -113,14 +125,83 @@ export class WorkerMesh implements Transport {
           this.#onUncloneable(message, error);
         }
       }
-      if (good.length > 0) port.postMessage({ t: "m", m: good } satisfies MeshBatch);
+      if (good.length > 0) port.postMessage(encodeBatch(good));
     }
   }
+}
+
+/** Flattens messages into a {@link MeshBatch} (refs deduplicated by identity). */
+export function encodeBatch(messages: readonly WireMessage[]): MeshBatch {
+  const refs: ActorRef[] = [];
+  const index = new Map<ActorRef, number>();
+  const refIndex = (ref: ActorRef): number => {
+    let i = index.get(ref);
+    if (i === undefined) {
+      i = refs.push(ref) - 1;
+      index.set(ref, i);
+    }
+    return i;
+  };
+  const m: unknown[] = [];
+  for (const message of messages) {
+    if (isReply(message)) {
+      m.push(2, message.replyTo, message.ok, message.value, message.error);
+      continue;
+    }
+    const env = message as Envelope;
+    if (env.from === undefined && env.reply === undefined && !env.system) {
+      m.push(0, refIndex(env.to), env.body);
+      continue;
+    }
+    m.push(
+      1,
+      refIndex(env.to),
+      env.body,
+      env.from === undefined ? -1 : refIndex(env.from),
+      env.reply?.node ?? null,
+      env.reply?.worker ?? 0,
+      env.reply?.id ?? 0,
+      env.system === true,
+    );
+  }
+  return { t: "m", r: refs, m };
 }
 
 /** Hands every message of a mesh batch to the sink; returns false for other data. */
 export function receiveMeshData(data: unknown, sink: TransportSink): boolean {
   if (!isMeshBatch(data)) return false;
-  for (const message of data.m) sink.receive(message);
+  const { r: refs, m } = data;
+  let i = 0;
+  while (i < m.length) {
+    const tag = m[i];
+    if (tag === 0) {
+      sink.receive({ to: refs[m[i + 1] as number]!, body: m[i + 2] });
+      i += 3;
+    } else if (tag === 1) {
+      const from = m[i + 3] as number;
+      const replyNode = m[i + 4] as string | null;
+      const env: Envelope = {
+        to: refs[m[i + 1] as number]!,
+        body: m[i + 2],
+        ...(from >= 0 ? { from: refs[from] } : {}),
+        ...(replyNode === null
+          ? {}
+          : { reply: { node: replyNode, worker: m[i + 5] as number, id: m[i + 6] as number } }),
+        ...(m[i + 7] ? { system: true } : {}),
+      };
+      sink.receive(env);
+      i += 8;
+    } else if (tag === 2) {
+      sink.receive({
+        replyTo: m[i + 1] as number,
+        ok: m[i + 2] as boolean,
+        value: m[i + 3],
+        error: m[i + 4] as Reply["error"],
+      });
+      i += 5;
+    } else {
+      throw new TypeError(`Cannot read mesh batch: unknown tag ${String(tag)} at ${i}`);
+    }
+  }
   return true;
 }

@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import type { WireMessage } from "./envelope.ts";
-import { receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
+import { encodeBatch, receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
 
 function channelPair() {
   const { port1, port2 } = new MessageChannel();
   const got: WireMessage[] = [];
   const batches: number[] = [];
   port2.onmessage = (event) => {
-    batches.push((event.data as { m: unknown[] }).m.length);
+    const before = got.length;
     receiveMeshData(event.data, { receive: (m) => got.push(m) });
+    batches.push(got.length - before);
   };
   return { port1, port2, got, batches };
 }
@@ -53,4 +54,27 @@ Deno.test("WorkerMesh posts at maxBatch and keeps the rest of a batch with an un
   assert.deepEqual(pair.batches, [3, 2]);
   pair.port1.close();
   pair.port2.close();
+});
+
+Deno.test("encodeBatch() round-trips every envelope and reply shape", () => {
+  const a = { kind: "user", id: "a" };
+  const b = { kind: "conn", node: "n", worker: 1, local: 7 };
+  const messages: WireMessage[] = [
+    { to: a, body: { n: 1 } },
+    { to: a, body: 2, from: b },
+    { to: b, body: 3, reply: { node: "n", worker: -1, id: 9 } },
+    { to: a, body: { $: "stop" }, system: true },
+    { replyTo: 9, ok: true, value: [1, 2] },
+    { replyTo: 10, ok: false, error: { name: "DeadLetterError", message: "gone" } },
+  ];
+  const batch = encodeBatch(messages);
+  assert.equal(batch.r.length, 2, "refs are listed once");
+  const got: WireMessage[] = [];
+  receiveMeshData(structuredClone(batch), { receive: (m) => got.push(m) });
+  const plain = (m: WireMessage) => JSON.parse(JSON.stringify(m));
+  assert.deepEqual(got.map(plain), messages.map(plain));
+  assert.throws(
+    () => receiveMeshData({ t: "m", r: [], m: [7] }, { receive: () => {} }),
+    /unknown tag 7/,
+  );
 });
