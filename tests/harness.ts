@@ -50,13 +50,15 @@ export interface StartOptions {
   /** Wrap the command (e.g. `["bash", "-c", "ulimit -n 256; exec \"$0\" \"$@\""]`). */
   readonly wrap?: readonly string[];
   readonly dataDir?: string;
+  /** Fixed ports (to restart a node where its clients expect it). Default: free ports. */
+  readonly ports?: { readonly tcp: number; readonly http: number };
 }
 
 /** Starts `main.ts` and resolves once it prints that it is running. */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "flash-im-e2e-" });
-  const tcpPort = freePort();
-  const httpPort = freePort();
+  const tcpPort = options.ports?.tcp ?? freePort();
+  const httpPort = options.ports?.http ?? freePort();
   let tlsPort: number | undefined;
   let caCert: string | undefined;
   const args = [
