@@ -1,10 +1,13 @@
 /**
- * flash-im's services: the embedded SQLite store and the auth service (accounts, scrypt
- * passwords, Ed25519 access tokens, rotating refresh tokens with reuse detection).
+ * flash-im's services: the embedded SQLite store (accounts, conversations and messages,
+ * friends) and the auth service (scrypt passwords, Ed25519 access tokens, rotating refresh
+ * tokens with reuse detection).
  *
- * Ports (`UserStore`, `RefreshTokenStore`) come with a contract test suite each, so other
- * backends (Postgres) prove the same behaviour. Expected refusals are returned as values
- * (`{ ok: false, code, message }`); broken configuration or data throws.
+ * Ports (`UserStore`, `RefreshTokenStore`, `MessageStore`, `FriendStore`) come with a
+ * contract test suite each, so other backends (Postgres) prove the same behaviour. Expected
+ * refusals are returned as values (`{ ok: false, code, message }` from the auth service,
+ * `{ ok: false, reason }` or a `status` from the stores); broken configuration or data
+ * throws.
  *
  * @example
  * ```ts
@@ -62,12 +65,21 @@ export {
   type ClosableUserStore,
   /** `{ ok: true, user }`, or `{ ok: false, reason: "taken" }` for a name taken in any case. */
   type CreateUserResult,
+  /** Most results of one `UserStore.search` (50); larger limits are clamped. */
+  MAX_USER_SEARCH,
   /** A stored account: decimal string `id`, `username`, `passwordHash`, `createdAt` (ms). */
   type UserRecord,
-  /** The accounts port: `create`, `byUsername` (case-insensitive), `byId`. */
+  /** Options of `UserStore.search`: `limit`, `excludeUserId`. */
+  type UserSearchOptions,
+  /**
+   * The accounts port: `create`, `byUsername` (case-insensitive), `byId`, and `search` by
+   * name prefix (ids and names only; an empty prefix finds nothing).
+   */
   type UserStore,
   /** Registers the `Deno.test`s every `UserStore` backend must pass. */
   userStoreContract,
+  /** What user search reveals: `id` and `username`. */
+  type UserSummary,
 } from "./user_store.ts";
 
 export {
@@ -104,6 +116,143 @@ export {
   /** Options of `SqliteRefreshTokenStore` (`closeDb`). */
   type SqliteRefreshTokenStoreOptions,
 } from "./refresh_token_store_sqlite.ts";
+
+// --- Message store ----------------------------------------------------------------------
+
+export {
+  /** One message to store: conversation, caller-assigned `seq`, sender, `clientMsgId`, content. */
+  type AppendItem,
+  /**
+   * Outcome of one appended item: `stored`, `duplicate` (the original), `seq_conflict`
+   * (stale writer), `seq_gap` (re-send with `expectedSeq`), `unknown_conversation`,
+   * `not_member`, `invalid`.
+   */
+  type AppendResult,
+  /** A conversation in a user's change log, with its current seqs and watermarks. */
+  type ChangeEntry,
+  /** A page of the change log: `changes`, `cursor` for the next call, `hasMore`, `reset`. */
+  type ChangesPage,
+  /** `"direct"` or `"group"`. */
+  type ConversationKind,
+  /** What a conversation actor loads: kind, `lastSeq`, members with watermarks. */
+  type ConversationRecord,
+  /** Where the next `conversationsOf` page starts: `activityAt` + `conversationId`. */
+  type ConversationsCursor,
+  /** Options of `conversationsOf`: `limit`, `before`. */
+  type ConversationsOfOptions,
+  /** A page of a user's conversation list, most recent activity first. */
+  type ConversationsPage,
+  /** One row of the conversation list: seqs, unread count, last message, peer. */
+  type ConversationSummary,
+  /**
+   * The direct conversation id of two users, `d:<smaller>:<larger>` compared as integers.
+   * Throws `TypeError` for a malformed id, `RangeError` for one user twice.
+   */
+  directConversationId,
+  /** `{ ok: true, conversationId, created }` or `self` / `unknown_user`. */
+  type EnsureDirectResult,
+  /** Most items of one `appendBatch` (5000); more is a `RangeError`. */
+  MAX_APPEND_BATCH,
+  /** Largest `changesSince` page (500). */
+  MAX_CHANGES_PAGE,
+  /** Longest `clientMsgId` the store accepts (128). */
+  MAX_CLIENT_MSG_ID_LENGTH,
+  /** Largest `conversationsOf` page (200). */
+  MAX_CONVERSATIONS_PAGE,
+  /** Largest message page (200). */
+  MAX_MESSAGE_PAGE,
+  /** A member's `deliveredSeq` and `readSeq` (`bigint`), and when they joined. */
+  type MemberState,
+  /** A message body: protocol `type`, optional `text`, `data`, `customType`. */
+  type MessageContent,
+  /** A page of messages, ascending by seq, with `hasMore`. */
+  type MessagePage,
+  /**
+   * The conversations and messages port: direct conversations, group-commit appends with
+   * idempotency and seq fencing, pages, watermarks, the per-user change log, the
+   * conversation list.
+   */
+  type MessageStore,
+  /** Range of a message page: `afterSeq < seq < beforeSeq`, `limit`. */
+  type PageOptions,
+  /** The two user ids of a canonical direct conversation id, or `undefined`. */
+  parseDirectConversationId,
+  /** A member's watermarks after a receipt (`changed`), or `not_member`. */
+  type SetWatermarkResult,
+  /** A stored message: `messageId` (decimal string), `seq` (`bigint`), sender, content, time. */
+  type StoredMessage,
+  /** `"delivered"` or `"read"`. */
+  type WatermarkKind,
+} from "./message_store.ts";
+
+export {
+  /** Registers the `Deno.test`s every `MessageStore` backend must pass. */
+  messageStoreContract,
+  /** What the message store contract needs: a store, `createUser`, and two test hooks. */
+  type MessageStoreFixture,
+} from "./message_store_contract.ts";
+
+export {
+  /** `MessageStore` on `node:sqlite`; writes run under `BEGIN IMMEDIATE`. */
+  SqliteMessageStore,
+  /** Options of `SqliteMessageStore` (`closeDb`). */
+  type SqliteMessageStoreOptions,
+} from "./message_store_sqlite.ts";
+
+// --- Friend store -----------------------------------------------------------------------
+
+export {
+  /** `{ ok: true, changed }` or `self` / `unknown_user`. */
+  type BlockResult,
+  /** A friend: `userId`, `username`, `since` (ms). */
+  type Friend,
+  /**
+   * `pending`, `accepted` (the other had asked first), or `self` / `unknown_user` /
+   * `blocked` / `already_friends` / `already_pending`.
+   */
+  type FriendRequestResult,
+  /** Options of `friendsOf`: `limit`, `after` (a friend's user id). */
+  type FriendsOfOptions,
+  /** A page of friends ordered by user id, with `hasMore`. */
+  type FriendsPage,
+  /**
+   * The friends port: requests (request, accept, decline, cancel), symmetric friendships,
+   * blocks in either direction, and queries.
+   */
+  type FriendStore,
+  /** Largest `friendsOf` page (500). */
+  MAX_FRIENDS_PAGE,
+  /** Default (100) and largest (500) lists of `pendingFor`. */
+  PENDING_LIMITS,
+  /** Options of `pendingFor`: `limit` per list. */
+  type PendingForOptions,
+  /** A pending request seen from one side: the other user, `createdAt`. */
+  type PendingRequest,
+  /** A user's pending requests: `incoming` and `outgoing`, newest first. */
+  type PendingRequests,
+  /** Friendship, pending requests and blocks between two users, from the first's side. */
+  type Relation,
+  /** `{ ok: true }` or `not_friends`. */
+  type RemoveFriendResult,
+  /** `{ ok: true }` or `not_found` (no such pending request). */
+  type RespondResult,
+  /** `{ ok: true }` or `not_blocked`. */
+  type UnblockResult,
+} from "./friend_store.ts";
+
+export {
+  /** Registers the `Deno.test`s every `FriendStore` backend must pass. */
+  friendStoreContract,
+  /** What the friend store contract needs: a store and `createUser(name)`. */
+  type FriendStoreFixture,
+} from "./friend_store_contract.ts";
+
+export {
+  /** `FriendStore` on `node:sqlite`; mutations run under `BEGIN IMMEDIATE`. */
+  SqliteFriendStore,
+  /** Options of `SqliteFriendStore` (`closeDb`). */
+  type SqliteFriendStoreOptions,
+} from "./friend_store_sqlite.ts";
 
 // --- Passwords and credential rules -------------------------------------------------------
 

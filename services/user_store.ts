@@ -19,6 +19,23 @@ export interface UserRecord {
   readonly createdAt: number;
 }
 
+/** What {@link UserStore.search} reveals about an account: its id and name, nothing else. */
+export interface UserSummary {
+  readonly id: string;
+  readonly username: string;
+}
+
+/** Options of {@link UserStore.search}. */
+export interface UserSearchOptions {
+  /** At least 1; values above {@link MAX_USER_SEARCH} are clamped to it. */
+  readonly limit: number;
+  /** Leave this account out (the one searching). */
+  readonly excludeUserId?: string;
+}
+
+/** Most results of one {@link UserStore.search}; larger limits are clamped to it. */
+export const MAX_USER_SEARCH = 50;
+
 /** Result of {@link UserStore.create}: `taken` when the name exists in any letter case. */
 export type CreateUserResult =
   | { readonly ok: true; readonly user: UserRecord }
@@ -36,6 +53,14 @@ export interface UserStore {
   byUsername(username: string): Promise<UserRecord | undefined>;
   /** Finds an account by id; an id that is not a canonical decimal integer finds nothing. */
   byId(id: string): Promise<UserRecord | undefined>;
+  /**
+   * Accounts whose name starts with `prefix`, ignoring ASCII letter case, ordered by name
+   * (ignoring case) then id; `%`, `_` and `\` in `prefix` match themselves. An empty prefix
+   * finds nothing: the store never lists every account. Returns only ids and names.
+   *
+   * @throws {RangeError} (as a rejection) for a limit below 1.
+   */
+  search(prefix: string, options: UserSearchOptions): Promise<UserSummary[]>;
 }
 
 /** A store under test, with the cleanup the contract suite calls at the end of each test. */
@@ -106,5 +131,52 @@ export function userStoreContract(name: string, makeStore: () => Promise<Closabl
       assert.equal(await store.byId(id), undefined, `byId(${JSON.stringify(id)})`);
     }
     assert.equal(await store.byId(`0${created.user.id}`), undefined);
+  });
+
+  const names = async (store: UserStore, prefix: string, options: UserSearchOptions) =>
+    (await store.search(prefix, options)).map((u) => u.username);
+
+  test("search() finds names by prefix in any letter case, ordered by name", async (store) => {
+    for (const name of ["bob", "Alice", "alfred", "ALBERT", "al", "carol"]) {
+      assert.ok((await store.create(name, "h")).ok);
+    }
+    assert.deepEqual(await names(store, "al", { limit: 10 }), ["al", "ALBERT", "alfred", "Alice"]);
+    assert.deepEqual(await names(store, "AL", { limit: 10 }), ["al", "ALBERT", "alfred", "Alice"]);
+    assert.deepEqual(await names(store, "ALI", { limit: 10 }), ["Alice"]);
+    assert.deepEqual(await names(store, "zed", { limit: 10 }), []);
+    assert.deepEqual(await names(store, "al", { limit: 2 }), ["al", "ALBERT"]);
+  });
+
+  test("search() returns only id and username", async (store) => {
+    const created = await store.create("alice", "secret-hash");
+    assert.ok(created.ok);
+    const found = await store.search("ali", { limit: 5 });
+    assert.deepEqual(found, [{ id: created.user.id, username: "alice" }]);
+    assert.deepEqual(Object.keys(found[0]).sort(), ["id", "username"]);
+  });
+
+  test("search() leaves out excludeUserId and never lists everyone", async (store) => {
+    const me = await store.create("alice", "h");
+    assert.ok(me.ok && (await store.create("alicia", "h")).ok);
+    assert.deepEqual(await names(store, "ali", { limit: 5, excludeUserId: me.user.id }), [
+      "alicia",
+    ]);
+    assert.deepEqual(await names(store, "ali", { limit: 5, excludeUserId: "x" }), [
+      "alice",
+      "alicia",
+    ]);
+    assert.deepEqual(await store.search("", { limit: 5 }), []);
+  });
+
+  test("search() treats wildcards literally and clamps the limit", async (store) => {
+    for (const name of ["a_b", "axb", "a%c", "a.d"]) assert.ok((await store.create(name, "h")).ok);
+    for (let i = 0; i < MAX_USER_SEARCH + 5; i++) {
+      assert.ok((await store.create(`user${i}`, "h")).ok);
+    }
+    assert.deepEqual(await names(store, "a_", { limit: 10 }), ["a_b"]);
+    assert.deepEqual(await names(store, "a%", { limit: 10 }), ["a%c"]);
+    assert.deepEqual(await names(store, "a\\", { limit: 10 }), []);
+    assert.equal((await store.search("user", { limit: 1000 })).length, MAX_USER_SEARCH);
+    await assert.rejects(store.search("a", { limit: 0 }), RangeError);
   });
 }

@@ -5,7 +5,15 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import type { CreateUserResult, UserRecord, UserStore } from "./user_store.ts";
+import {
+  type CreateUserResult,
+  MAX_USER_SEARCH,
+  type UserRecord,
+  type UserSearchOptions,
+  type UserStore,
+  type UserSummary,
+} from "./user_store.ts";
+import { clampLimit, parseUserId as parseExcluded, settle } from "./_store_util.ts";
 
 /** Options of {@link SqliteUserStore}. */
 export interface SqliteUserStoreOptions {
@@ -45,6 +53,7 @@ export class SqliteUserStore implements UserStore {
   #insert: StatementSync;
   #byUsername: StatementSync;
   #byId: StatementSync;
+  #search: StatementSync;
 
   constructor(db: DatabaseSync, options: SqliteUserStoreOptions = {}) {
     this.#db = db;
@@ -57,8 +66,14 @@ export class SqliteUserStore implements UserStore {
     );
     this.#byUsername = db.prepare(`SELECT ${COLUMNS} FROM users WHERE username = ?`);
     this.#byId = db.prepare(`SELECT ${COLUMNS} FROM users WHERE id = ?`);
+    // username is COLLATE NOCASE, so LIKE (case-insensitive for ASCII) is a range scan of
+    // its unique index. id 0 names nobody: it stands for "exclude no one".
+    this.#search = db.prepare(
+      `SELECT id, username FROM users WHERE username LIKE ? ESCAPE '\\' AND id <> ?
+       ORDER BY username, id LIMIT ?`,
+    );
     // Ids may exceed 2^53: read every integer as a bigint.
-    for (const statement of [this.#insert, this.#byUsername, this.#byId]) {
+    for (const statement of [this.#insert, this.#byUsername, this.#byId, this.#search]) {
       statement.setReadBigInts(true);
     }
   }
@@ -77,6 +92,22 @@ export class SqliteUserStore implements UserStore {
   byId(id: string): Promise<UserRecord | undefined> {
     const key = parseId(id);
     return Promise.resolve(key === undefined ? undefined : toMaybeRecord(this.#byId.get(key)));
+  }
+
+  search(prefix: string, options: UserSearchOptions): Promise<UserSummary[]> {
+    return settle(() => {
+      const limit = clampLimit(options.limit, MAX_USER_SEARCH, "users");
+      if (typeof prefix !== "string" || prefix.length === 0) return [];
+      const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`;
+      const excluded = options.excludeUserId === undefined
+        ? 0n
+        : parseExcluded(options.excludeUserId) ?? 0n;
+      const rows = this.#search.all(pattern, excluded, limit) as unknown as {
+        id: bigint;
+        username: string;
+      }[];
+      return rows.map((row) => ({ id: row.id.toString(), username: row.username }));
+    });
   }
 
   /** Closes the database handle if the store owns it (`closeDb`); idempotent. */

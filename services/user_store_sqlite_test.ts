@@ -22,6 +22,7 @@ userStoreContract("SqliteUserStore (file)", async () => {
     create: (username, hash) => store.create(username, hash),
     byUsername: (username) => store.byUsername(username),
     byId: (id) => store.byId(id),
+    search: (prefix, options) => store.search(prefix, options),
     close: async () => {
       store.close();
       await Deno.remove(dir, { recursive: true });
