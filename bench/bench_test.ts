@@ -59,12 +59,12 @@ Deno.test("bench exits 2 on an unknown suite and lists the known ones", async ()
   assert.equal(output.code, 2);
   assert.match(
     new TextDecoder().decode(output.stderr),
-    /Unknown suite "nope"; known suites: runtime/,
+    /Unknown suite "nope"; known suites: runtime, connections/,
   );
 });
 
 Deno.test("parseBenchArgs() runs every suite by default and rejects unknown flags", () => {
-  assert.deepEqual(parseBenchArgs([]).suites, ["runtime"]);
+  assert.deepEqual(parseBenchArgs([]).suites, ["runtime", "connections"]);
   assert.equal(parseBenchArgs(["runtime", "--quick"]).quick, true);
   assert.equal(parseBenchArgs(["--json", "x.json"]).json, "x.json");
   assert.throws(() => parseBenchArgs(["--fast"]), /fast/);

@@ -1,9 +1,10 @@
 /**
- * `deno task bench [suite...] [--quick] [--json PATH]`: runs benchmark suites (all of them
- * without a name), prints a markdown table per suite on stdout (progress on stderr) and
- * writes the results as JSON, by default to `.bench/<suite>-<timestamp>.json`.
+ * `deno task bench [suite...] [--quick] [--json PATH] [suite flags]`: runs benchmark suites
+ * (all of them without a name), prints a markdown table per suite on stdout (progress on
+ * stderr) and writes the results as JSON, by default to `.bench/<suite>-<timestamp>.json`.
  *
- * A suite is registered by name in {@link SUITES}, loaded only when it runs.
+ * A suite is registered by name in {@link SUITES}, loaded only when it runs. Flags of one
+ * suite only (`--n`, `--steps`, ...) are listed in {@link SUITE_FLAGS} and checked here.
  *
  * Exit codes: 0 done, 1 a suite failed, 2 bad usage (unknown suite or flag).
  *
@@ -13,19 +14,48 @@
 import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { formatTable, type Suite, type SuiteResult } from "./report.ts";
+import { formatTable, type Suite, type SuiteFlags, type SuiteResult, timestamp } from "./report.ts";
 
 /** The suites by name, in the order a full run takes them. */
 export const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   runtime: async () => (await import("./runtime.ts")).runtimeSuite,
+  connections: async () => (await import("./connections.ts")).connectionsSuite,
 };
 
-const USAGE = `Usage: deno task bench [suite...] [--quick] [--json PATH]
+/** Flags of one suite only: the suite they belong to, the value's shape, the help line. */
+export const SUITE_FLAGS: Readonly<
+  Record<keyof SuiteFlags, { suite: string; kind: "int" | "ints" | "seconds"; help: string }>
+> = {
+  n: { suite: "connections", kind: "int", help: "connections to open (default 10000)" },
+  steps: {
+    suite: "connections",
+    kind: "ints",
+    help: "several connection counts, e.g. 2000,5000,10000 (draws an SVG chart)",
+  },
+  hold: { suite: "connections", kind: "seconds", help: "seconds to hold them (default 5)" },
+  generators: {
+    suite: "connections",
+    kind: "int",
+    help: "generator processes (default ceil(N / 5000); at most 15000 sockets each)",
+  },
+  workers: { suite: "connections", kind: "int", help: "node worker threads (default: cores)" },
+  concurrency: {
+    suite: "connections",
+    kind: "int",
+    help: "connects in flight per generator (default 200)",
+  },
+};
+
+const USAGE = `Usage: deno task bench [suite...] [--quick] [--json PATH] [suite flags]
 
   suite         one or more of: ${Object.keys(SUITES).join(", ")} (default: all)
   --quick       small sizes, for a smoke run
   --json PATH   write the results to PATH (default: .bench/<suite>-<timestamp>.json)
-  --help        show this help`;
+  --help        show this help
+${
+  Object.entries(SUITE_FLAGS).map(([flag, f]) => `  ${`--${flag}`.padEnd(14)}${f.suite}: ${f.help}`)
+    .join("\n")
+}`;
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -35,6 +65,30 @@ export interface BenchArgs {
   readonly quick: boolean;
   readonly json: string | undefined;
   readonly help: boolean;
+  readonly flags: SuiteFlags;
+}
+
+function parseFlag(flag: string, kind: "int" | "ints" | "seconds", text: string): unknown {
+  const int = (part: string) => {
+    const n = Number(part);
+    if (part.trim() === "" || !Number.isSafeInteger(n) || n < 1) {
+      throw new RangeError(`Invalid --${flag}: ${part} is not an integer >= 1`);
+    }
+    return n;
+  };
+  if (kind === "int") return int(text);
+  if (kind === "ints") {
+    const values = text.split(",").map(int);
+    if (values.some((v, i) => i > 0 && v <= values[i - 1]!)) {
+      throw new RangeError(`Invalid --${flag}: ${text} is not in increasing order`);
+    }
+    return values;
+  }
+  const seconds = Number(text);
+  if (text.trim() === "" || !(seconds >= 0 && seconds <= 3600)) {
+    throw new RangeError(`Invalid --${flag}: ${text} is not a number of seconds in 0..3600`);
+  }
+  return seconds;
 }
 
 /**
@@ -49,6 +103,9 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
       quick: { type: "boolean", default: false },
       json: { type: "string" },
       help: { type: "boolean", default: false },
+      ...Object.fromEntries(
+        Object.keys(SUITE_FLAGS).map((flag) => [flag, { type: "string" as const }]),
+      ),
     },
     allowPositionals: true,
   });
@@ -60,16 +117,26 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
         `known suites: ${known.join(", ")}`,
     );
   }
+  const suites = positionals.length > 0 ? [...new Set(positionals)] : known;
+  const flags: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(SUITE_FLAGS)) {
+    const text = (values as Record<string, unknown>)[flag];
+    if (typeof text !== "string") continue;
+    if (!suites.includes(spec.suite)) {
+      throw new TypeError(`Flag --${flag} applies to suite ${spec.suite}, which is not run`);
+    }
+    flags[flag] = parseFlag(flag, spec.kind, text);
+  }
+  if (flags.n !== undefined && flags.steps !== undefined) {
+    throw new TypeError("Give --n or --steps, not both");
+  }
   return {
-    suites: positionals.length > 0 ? [...new Set(positionals)] : known,
-    quick: values.quick,
-    json: values.json,
-    help: values.help,
+    suites,
+    quick: values.quick as boolean,
+    json: values.json as string | undefined,
+    help: values.help as boolean,
+    flags: flags as SuiteFlags,
   };
-}
-
-function timestamp(date: Date): string {
-  return date.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
 }
 
 async function writeJson(path: string, data: unknown): Promise<void> {
@@ -97,6 +164,7 @@ async function main(args: readonly string[]): Promise<number> {
     try {
       result = await suite.run({
         quick: parsed.quick,
+        flags: parsed.flags,
         progress: (line) => console.error(`[bench] ${suite.name}: ${line}`),
       });
     } catch (error) {

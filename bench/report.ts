@@ -67,12 +67,33 @@ export interface SuiteResult {
   readonly notes: readonly string[];
 }
 
+/**
+ * Flags of one suite only (`deno task bench connections --n 20000`); each suite reads
+ * those it knows. The CLI checks them (integers, ranges) before any suite runs.
+ */
+export interface SuiteFlags {
+  /** `connections`: connections to open (one step). */
+  readonly n?: number;
+  /** `connections`: several connection counts, measured one after the other. */
+  readonly steps?: readonly number[];
+  /** `connections`: seconds to hold the connections open. */
+  readonly hold?: number;
+  /** `connections`: load generator processes. */
+  readonly generators?: number;
+  /** `connections`: the node's worker threads. */
+  readonly workers?: number;
+  /** `connections`: connects in flight per generator. */
+  readonly concurrency?: number;
+}
+
 /** Options every suite accepts. */
 export interface SuiteOptions {
   /** Smaller sizes for a smoke run. */
   readonly quick: boolean;
   /** Progress lines (stderr in the CLI). */
   readonly progress: (line: string) => void;
+  /** Suite-specific flags (default: none given). */
+  readonly flags?: SuiteFlags;
 }
 
 /** A named benchmark suite. */
@@ -134,6 +155,11 @@ export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (!(p >= 0 && p <= 100)) throw new RangeError(`Invalid percentile: ${p} is not within 0..100`);
   const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
   return sorted[rank - 1]!;
+}
+
+/** `date` as a file-name-safe UTC timestamp: `2026-01-02T03-04-05Z`. */
+export function timestamp(date: Date): string {
+  return date.toISOString().replace(/:/g, "-").replace(/\.\d+Z$/, "Z");
 }
 
 /** This machine, for the table footer and the JSON. */
