@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HelpRequested, parseConfig, usage } from "./config.ts";
+import { HelpRequested, NODE_V8_FLAGS, parseConfig, usage } from "./config.ts";
 
 const noEnv = () => undefined;
 
@@ -41,4 +41,9 @@ Deno.test("parseConfig() --help asks for the usage, which names every flag and e
   for (const flag of ["--workers", "--tls-cert", "FLASH_DATA_DIR", "--rate-limit"]) {
     assert.match(usage(), new RegExp(flag));
   }
+});
+
+Deno.test("deno task start runs main.ts with NODE_V8_FLAGS (tests and benches use the same)", async () => {
+  const json = JSON.parse(await Deno.readTextFile(new URL("./deno.json", import.meta.url)));
+  assert.match(json.tasks.start.command, new RegExp(`--v8-flags=${NODE_V8_FLAGS} main\\.ts$`));
 });

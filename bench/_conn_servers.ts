@@ -8,6 +8,7 @@
  */
 
 import { join } from "node:path";
+import { NODE_V8_FLAGS } from "../config.ts";
 import { startServer, type TestServer, userTokens } from "../tests/harness.ts";
 import { AUTH_DEFAULTS, loadOrCreateSigningKeys } from "../services/mod.ts";
 import { signAccessToken } from "../services/access_token.ts";
@@ -65,7 +66,17 @@ export async function startNode(
 /** Starts `raw_conn_server.ts` on `host` and a free port. */
 export async function startRawServer(host: string): Promise<LoadTarget> {
   const process = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", RAW_SERVER, "--host", host, "--port", "0"],
+    // The same V8 flags as the flash-im node: the baseline gets the same runtime tuning.
+    args: [
+      "run",
+      "--allow-all",
+      `--v8-flags=${NODE_V8_FLAGS}`,
+      RAW_SERVER,
+      "--host",
+      host,
+      "--port",
+      "0",
+    ],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",

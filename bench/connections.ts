@@ -27,6 +27,7 @@
  * @module
  */
 
+import { NODE_V8_FLAGS } from "../config.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type LoadResult, runLoad } from "./_conn_fleet.ts";
@@ -276,7 +277,8 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
     `Server: a fresh process per measurement (node: ${p.workers} workers, ` +
     `\`--idle-timeout-ms 600000 --heartbeat-ms 300000\`, rate limit off); RSS = VmRSS of ` +
     `the process (workers are threads), read before connecting and after a ` +
-    `${p.holdSeconds} s hold; per connection = delta / connections up.`,
+    `${p.holdSeconds} s hold; per connection = delta / connections up. Both servers run ` +
+    `with \`--v8-flags=${NODE_V8_FLAGS}\` (what \`deno task start\` uses).`,
     `Clients: generator processes (ceil(N / ${CONNECTIONS_PER_GENERATOR}) by default), ` +
     `${p.concurrency} connects in flight each; flash-im: \`FlashConnection\` over tcp://, one ` +
     `access token and device id per connection (${p.users} users; ${maxN} tokens minted ` +

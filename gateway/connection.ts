@@ -28,7 +28,7 @@ import {
   type Logger,
   refKey,
 } from "../runtime/mod.ts";
-import type { FrameSocket } from "./frame_socket.ts";
+import type { FrameSocket, SocketEvents } from "./frame_socket.ts";
 import { TokenBucket } from "./token_bucket.ts";
 
 /** Who a connection belongs to, from its verified token only. */
@@ -147,11 +147,16 @@ export function createConnection(ref: ActorRef, init: unknown): Actor<Connection
   return new Connection(ref as ActorRef<ConnectionMessage>, init as ConnectionInit);
 }
 
-class Connection implements Actor<ConnectionMessage> {
+/**
+ * The actor is also its socket's event sink (no closures per connection: an idle
+ * connection's memory is the budget this layer is measured by).
+ */
+class Connection implements Actor<ConnectionMessage>, SocketEvents {
   readonly #entry: ConnectionEntry;
   readonly #deps: ConnectionDeps;
   readonly #bucket: TokenBucket;
   #strikes = 0;
+  #ctx: ActorContext | undefined;
 
   constructor(ref: ActorRef<ConnectionMessage>, init: ConnectionInit) {
     this.#deps = init.deps;
@@ -169,21 +174,23 @@ class Connection implements Actor<ConnectionMessage> {
   }
 
   started(ctx: ActorContext): void {
-    const entry = this.#entry;
-    const self = ctx.self as ActorRef<ConnectionMessage>;
-    this.#deps.opened?.(entry);
-    // Socket events arrive outside turns; they become messages so handling stays turn-based.
-    entry.socket.start({
-      frame: (frame) => {
-        if (!entry.closed) ctx.tell(self, { type: "frame", frame });
-      },
-      badFrame: (error) => {
-        if (!entry.closed) ctx.tell(self, { type: "badFrame", error });
-      },
-      ended: (reason) => {
-        if (!entry.closed) ctx.tell(self, { type: "ended", reason });
-      },
-    });
+    this.#ctx = ctx;
+    this.#deps.opened?.(this.#entry);
+    this.#entry.socket.start(this);
+  }
+
+  // Socket events arrive outside turns; they become messages so handling stays turn-based.
+
+  frame(frame: Frame): void {
+    if (!this.#entry.closed) this.#ctx!.tell(this.#entry.ref, { type: "frame", frame });
+  }
+
+  badFrame(error: FrameError): void {
+    if (!this.#entry.closed) this.#ctx!.tell(this.#entry.ref, { type: "badFrame", error });
+  }
+
+  ended(reason: string): void {
+    if (!this.#entry.closed) this.#ctx!.tell(this.#entry.ref, { type: "ended", reason });
   }
 
   stopped(): void {

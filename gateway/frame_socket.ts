@@ -129,7 +129,10 @@ export class StreamFrameSocket implements FrameSocket {
   readonly #out: Outbound;
   #closing: Promise<void> | undefined;
   #ended = false;
-  readonly #readDone = Promise.withResolvers<void>();
+  /** Set while a close waits for the read loop to see the peer's FIN (made lazily: idle
+   * connections should not each hold a promise). */
+  #readDone: PromiseWithResolvers<void> | undefined;
+  #reading = true;
 
   constructor(conn: Deno.Conn, transport: "tcp" | "tls", options: FrameSocketOptions) {
     this.#conn = conn;
@@ -178,7 +181,7 @@ export class StreamFrameSocket implements FrameSocket {
     try {
       await this.#conn.closeWrite();
       await Promise.race([
-        this.#readDone.promise,
+        this.#reading ? (this.#readDone ??= Promise.withResolvers<void>()).promise : undefined,
         new Promise<void>((resolve) => (timer = setTimeout(resolve, LINGER_MS))),
       ]);
       clearTimeout(timer);
@@ -235,7 +238,8 @@ export class StreamFrameSocket implements FrameSocket {
         ? "closed"
         : `read failed: ${error instanceof Error ? error.message : error}`;
     }
-    this.#readDone.resolve();
+    this.#reading = false;
+    this.#readDone?.resolve();
     if (!this.#ended) {
       this.#ended = true;
       events.ended(reason);

@@ -17,7 +17,7 @@ import {
   FrameKind,
   u64,
 } from "../protocol/mod.ts";
-import { type ActorSystem, type Logger, refKey, TimerWheel } from "../runtime/mod.ts";
+import { type ActorSystem, type Logger, TimerWheel } from "../runtime/mod.ts";
 import { acceptLoop } from "./accept_loop.ts";
 import {
   type ConnectionDeps,
@@ -99,7 +99,8 @@ export class Gateway {
   readonly stats: GatewayStats = { accepted: 0, open: 0, authenticated: 0, acceptFailures: 0 };
   readonly #system: ActorSystem;
   readonly #options: GatewayOptions;
-  readonly #connections = new Map<string, ConnectionEntry>();
+  /** Keyed by the entry itself: no per-connection key string. */
+  readonly #connections = new Set<ConnectionEntry>();
   readonly #wheel: TimerWheel<ConnectionEntry>;
   readonly #abort = new AbortController();
   readonly #deps: ConnectionDeps;
@@ -133,12 +134,12 @@ export class Gateway {
       now,
       handleRequest: options.handleRequest,
       opened: (entry) => {
-        this.#connections.set(refKey(entry.ref), entry);
+        this.#connections.add(entry);
         this.stats.open++;
         this.#wheel.schedule(entry, entry.acceptedAt + this.limits.authTimeoutMs);
       },
       closed: (entry) => {
-        if (this.#connections.delete(refKey(entry.ref))) this.stats.open--;
+        if (this.#connections.delete(entry)) this.stats.open--;
       },
     };
     system.register<ConnectionMessage>("conn", {
@@ -227,7 +228,7 @@ export class Gateway {
   sweep(now = Date.now()): void {
     const limits = this.limits;
     for (const entry of this.#wheel.due(now)) {
-      if (entry.closed || !this.#connections.has(refKey(entry.ref))) continue;
+      if (entry.closed || !this.#connections.has(entry)) continue;
       if (entry.identity === undefined) {
         if (now - entry.acceptedAt >= limits.authTimeoutMs) {
           this.#tellClose(entry, CloseCode.AuthTimeout, ErrorCode.AuthTimeout);

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { NODE_V8_FLAGS } from "../config.ts";
 import { makeDevCert } from "../tools/dev_cert.ts";
 import {
   encodeFrame,
@@ -64,6 +65,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const args = [
     "run",
     "--allow-all",
+    // The same V8 flags as `deno task start`.
+    `--v8-flags=${NODE_V8_FLAGS}`,
     MAIN,
     "--workers",
     String(options.workers ?? 2),
