@@ -113,6 +113,8 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   /** Virtual residents, least recently used first. */
   readonly #virtual = new Map<string, Cell>();
   readonly #pending = new Map<number, PendingAsk>();
+  readonly #keys = new WeakMap<ActorRef, string>();
+  readonly #locations = new WeakMap<VirtualRef, Location>();
   readonly #wheel: TimerWheel<Cell>;
   readonly #locate: (ref: VirtualRef) => Location;
   readonly #transport: Transport | undefined;
@@ -251,7 +253,19 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
 
   /** Where a ref's actor lives. */
   locate(ref: ActorRef): Location {
-    return isBound(ref) ? ref : this.#locate(ref);
+    if (isBound(ref)) return ref;
+    // Hashing `kind/id` costs a string and a pass over it; refs are usually reused
+    // objects (an actor's peers, a batch's deduplicated refs), so cache by identity.
+    let location = this.#locations.get(ref);
+    if (location === undefined) this.#locations.set(ref, location = this.#locate(ref));
+    return location;
+  }
+
+  /** `refKey`, cached by ref identity (a string built per message is the hot path's cost). */
+  #key(ref: ActorRef): string {
+    let key = this.#keys.get(ref);
+    if (key === undefined) this.#keys.set(ref, key = refKey(ref));
+    return key;
   }
 
   /** True when an actor with this ref is resident on this worker. */
@@ -345,7 +359,7 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   }
 
   #deliverLocal(env: Envelope): Delivery {
-    const key = refKey(env.to);
+    const key = this.#key(env.to);
     let cell = this.#cells.get(key);
     if (cell === undefined) {
       if (env.system) {
