@@ -256,6 +256,8 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     if (isBound(ref)) return ref;
     // Hashing `kind/id` costs a string and a pass over it; refs are usually reused
     // objects (an actor's peers, a batch's deduplicated refs), so cache by identity.
+    // `locate` is fixed for the system's life today; when placement follows a changing
+    // cluster view, this cache must be dropped with each new view.
     let location = this.#locations.get(ref);
     if (location === undefined) this.#locations.set(ref, location = this.#locate(ref));
     return location;
