@@ -57,6 +57,7 @@ export interface CellHost {
   send(to: ActorRef, body: unknown, from: ActorRef): Delivery;
   ask<R>(to: ActorRef, body: unknown, options: AskOptions): Promise<R>;
   spawn(kind: string, init: unknown): ActorRef;
+  schedule(self: ActorRef, body: unknown): boolean;
 }
 
 /** The runtime record of one actor. */
@@ -109,6 +110,10 @@ export class Cell implements ActorContext {
 
   stop(): void {
     this.stopRequested = true;
+  }
+
+  schedule(body: unknown): boolean {
+    return this.#host.schedule(this.self, body);
   }
 }
 

@@ -55,6 +55,13 @@ export interface ActorContext {
   spawn<M = unknown>(kind: string, init?: unknown): ActorRef<M>;
   /** Stops this actor after the current turn. Virtual actors are passivated instead. */
   stop(): void;
+  /**
+   * Queues `body` for this actor ahead of its ordinary messages (the priority lane, which
+   * a full mailbox cannot refuse): for completions of I/O the actor started and must see,
+   * e.g. a store write's result. Handled in a turn like any message. Returns false only
+   * when the actor is gone or its small priority lane is full.
+   */
+  schedule(body: unknown): boolean;
 }
 
 /**

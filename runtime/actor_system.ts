@@ -189,6 +189,16 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     return this.#route({ to, body, from });
   }
 
+  /** @internal Used by actor contexts: see {@link ActorContext.schedule}. */
+  schedule(self: ActorRef, body: unknown): boolean {
+    const cell = this.#cells.get(this.#key(self));
+    if (cell === undefined || cell.state === "stopped") return false;
+    const wrapped: SystemBody = { $: "self", body };
+    if (!cell.mailbox.pushSystem({ to: self, body: wrapped, system: true })) return false;
+    this.#schedule(cell);
+    return true;
+  }
+
   /**
    * Sends a message and resolves with the value the target's `receive` returned.
    *
@@ -534,7 +544,12 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       const env = cell.mailbox.shift();
       if (env === undefined) break;
       n++;
-      if (env.system) {
+      // A completion the actor scheduled for itself: handled like any message, but it
+      // came through the priority lane, so a full mailbox could not refuse it.
+      const body = env.system && (env.body as SystemBody).$ === "self"
+        ? (env.body as { readonly body: unknown }).body
+        : env.body;
+      if (env.system && body === env.body) {
         if (!this.#handleSystem(cell, env)) return n;
         // A sync hook (undelivered) may have called ctx.stop().
         if (cell.stopRequested) {
@@ -547,7 +562,7 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       cell.sender = env.from;
       let result: unknown;
       try {
-        result = cell.actor!.receive(env.body, cell);
+        result = cell.actor!.receive(body, cell);
       } catch (error) {
         this.#fail(cell, error, env);
         return n;
@@ -610,6 +625,8 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
         }
         this.#stopCell(cell, "passivated");
         return false;
+      case "self":
+        return true; // unwrapped in #runSlice; never reaches here
       case "undelivered": {
         const hook = cell.actor?.undelivered;
         if (hook === undefined) {

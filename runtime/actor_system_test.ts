@@ -1013,3 +1013,33 @@ Deno.test("ActorContext.stop() in an undelivered hook stops the actor", async ()
   assert.deepEqual(stops, ["stopped"]);
   assert.equal(system.isResident(ref), false);
 });
+
+Deno.test("ActorContext.schedule() reaches the actor even when its mailbox is full", async () => {
+  const system = new ActorSystem();
+  const seen: string[] = [];
+  const gate = Promise.withResolvers<void>();
+  system.register<string>("worker", {
+    virtual: true,
+    capacity: 2,
+    create: () => ({
+      async receive(m, ctx) {
+        seen.push(m);
+        if (m === "start") {
+          // Work whose completion must not be lost to a full mailbox.
+          gate.promise.then(() => ctx.schedule("done"));
+          await gate.promise;
+        }
+      },
+    }),
+  });
+  const ref = virtualRef("worker", "w");
+  system.tell(ref, "start");
+  await Promise.resolve();
+  system.tell(ref, "a");
+  system.tell(ref, "b");
+  assert.equal(system.tell(ref, "c"), "rejected");
+  gate.resolve();
+  await system.idle();
+  assert.deepEqual(seen, ["start", "done", "a", "b"]);
+  await system.shutdown();
+});

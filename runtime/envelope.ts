@@ -44,6 +44,8 @@ export function isReply(message: WireMessage): message is Reply {
 /** System message bodies, handled by the runtime itself in the actor's turn. */
 export type SystemBody =
   | { readonly $: "stop" }
+  /** A message an actor scheduled for itself (ActorContext.schedule). */
+  | { readonly $: "self"; readonly body: unknown }
   | { readonly $: "passivate"; readonly reason: "idle" | "evicted" | "requested" }
   | {
     readonly $: "undelivered";
