@@ -38,12 +38,13 @@ export interface NodeConfig {
   readonly outboundFrames: number;
   readonly outboundBytes: number;
   readonly accessTtlSec: number;
+  readonly requireFriends: boolean;
 }
 
 interface Setting {
   readonly env: string;
   readonly help: string;
-  readonly kind: "int" | "string" | "level";
+  readonly kind: "int" | "string" | "level" | "bool";
   readonly min?: number;
   readonly max?: number;
   readonly fallback: () => string | number | undefined;
@@ -176,6 +177,12 @@ const SETTINGS: Record<string, Setting> = {
     max: 1 << 30,
     fallback: () => 262_144,
   },
+  "require-friends": {
+    env: "FLASH_REQUIRE_FRIENDS",
+    help: "1:1 messages only between friends: true | false (default true)",
+    kind: "bool",
+    fallback: () => "true",
+  },
   "access-ttl-sec": {
     env: "FLASH_ACCESS_TTL_SEC",
     help: "access token lifetime (default 900)",
@@ -223,6 +230,12 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
       if (given.trim() === "") throw new RangeError(`Invalid --${flag}: it is empty`);
       return given;
     }
+    if (setting.kind === "bool") {
+      if (given !== "true" && given !== "false") {
+        throw new RangeError(`Invalid --${flag}: ${given} is not true or false`);
+      }
+      return given;
+    }
     if (setting.kind === "level") {
       if (!["debug", "info", "warn", "error"].includes(given)) {
         throw new RangeError(`Invalid --${flag}: ${given} is not one of debug, info, warn, error`);
@@ -256,6 +269,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     outboundFrames: read("outbound-frames") as number,
     outboundBytes: read("outbound-bytes") as number,
     accessTtlSec: read("access-ttl-sec") as number,
+    requireFriends: read("require-friends") === "true",
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RangeError("Invalid TLS settings: give both --tls-cert and --tls-key, or neither");

@@ -8,13 +8,23 @@
 
 import { join } from "node:path";
 import type { NodeConfig } from "./config.ts";
+import {
+  chatHandler,
+  CONVERSATION_KIND,
+  conversationFactory,
+  createUser,
+  USER_KIND,
+  type UserMessage,
+} from "./actors/mod.ts";
 import { Gateway, httpApi } from "./gateway/mod.ts";
-import type { ActorSystem, WorkerContext } from "./runtime/mod.ts";
+import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from "./runtime/mod.ts";
 import {
   AuthService,
   loadOrCreateSigningKeys,
   openSqlite,
   SQLITE_MIGRATIONS,
+  SqliteFriendStore,
+  SqliteMessageStore,
   SqliteRefreshTokenStore,
   SqliteUserStore,
 } from "./services/mod.ts";
@@ -40,6 +50,16 @@ export async function setup(
       key: await Deno.readTextFile(config.tlsKey),
     }
     : undefined;
+  const messages = new SqliteMessageStore(db);
+  const friends = new SqliteFriendStore(db);
+  system.register(USER_KIND, { virtual: true, idleMs: 600_000, create: createUser });
+  system.register(CONVERSATION_KIND, {
+    virtual: true,
+    idleMs: 300_000,
+    capacity: 4096,
+    create: conversationFactory({ store: messages, logger: context.logger }),
+  });
+  const handleRequest = chatHandler({ friends, requireFriends: config.requireFriends });
   const gateway = new Gateway(system, {
     listen: { hostname: config.host, tcpPort: config.tcpPort, httpPort: config.httpPort, tls },
     limits: {
@@ -53,6 +73,18 @@ export async function setup(
     outbound: { maxFrames: config.outboundFrames, maxBytes: config.outboundBytes },
     verifier: auth,
     logger: context.logger,
+    handleRequest,
+    onAuthenticated: (entry) =>
+      system.tell<UserMessage>(virtualRef(USER_KIND, entry.identity!.userId), {
+        type: "attach",
+        conn: entry.ref as BoundRef,
+        deviceId: entry.identity!.deviceId,
+      }),
+    onClosed: (entry) =>
+      system.tell<UserMessage>(virtualRef(USER_KIND, entry.identity!.userId), {
+        type: "detach",
+        conn: entry.ref as BoundRef,
+      }),
     http: httpApi({ auth, keys }),
   });
   await gateway.start();

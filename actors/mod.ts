@@ -51,3 +51,28 @@ export {
   /** A member's durable delivered/read watermarks. */
   type Watermarks,
 } from "./conversation_state.ts";
+
+export {
+  /** Chat request handler (sends and receipts, answered later by the conversation actor). */
+  chatHandler,
+  type ChatHandlerOptions,
+  type ChatIdentity,
+  /** The handler's "answer comes later as a push" result. */
+  DEFERRED,
+} from "./chat_handler.ts";
+export {
+  /** The conversation actor's kind name (`conv`). */
+  CONVERSATION_KIND,
+  type ConversationDeps,
+  /** Conversation actor factory: loads, runs the core, performs its effects. */
+  conversationFactory,
+  type ConversationMessage,
+} from "./conversation_actor.ts";
+export {
+  /** Creates a user actor (live devices of one user; pushes fan out to them). */
+  createUser,
+  MAX_SESSIONS_PER_USER,
+  USER_KIND,
+  type UserMessage,
+} from "./user_actor.ts";
+export type { PushMessage, ReplyTo } from "./frames.ts";

@@ -27,6 +27,7 @@
  * @module
  */
 
+import { MAX_SESSIONS_PER_USER } from "../actors/mod.ts";
 import { NODE_V8_FLAGS } from "../config.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -234,10 +235,13 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
   {
     // Accounts are made on a node of their own: login's scrypt leaves memory behind, and
     // every measured node should start the same way.
-    log(`registering ${p.users} users, minting ${maxN} access tokens`);
+    // A user holds at most MAX_SESSIONS_PER_USER devices (more are kicked): spread the
+    // connections over enough users to stay under it.
+    const users = Math.max(p.users, Math.ceil(maxN / (MAX_SESSIONS_PER_USER / 2)));
+    log(`registering ${users} users, minting ${maxN} access tokens`);
     await using node = track(await startNode(dataDir, { host: "127.0.0.1", workers: 1 }));
     tokenMintMs = await writeTokens(node.server, tokenFile, {
-      users: p.users,
+      users,
       count: maxN,
       ttlSec: 4 * 3600,
     });
@@ -281,7 +285,8 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
     `with \`--v8-flags=${NODE_V8_FLAGS}\` (what \`deno task start\` uses).`,
     `Clients: generator processes (ceil(N / ${CONNECTIONS_PER_GENERATOR}) by default), ` +
     `${p.concurrency} connects in flight each; flash-im: \`FlashConnection\` over tcp://, one ` +
-    `access token and device id per connection (${p.users} users; ${maxN} tokens minted ` +
+    `access token and device id per connection (at least ${p.users} users, at most ` +
+    `${MAX_SESSIONS_PER_USER / 2} connections each; ${maxN} tokens minted ` +
     `locally in ${Math.round(tokenMintMs)} ms); raw: \`Deno.connect\`, up when the server's ` +
     `one-byte greeting arrives. Rate = up / (last up - first connect), across generators.`,
     `One server process holds at most its open-files limit (${fileLimit} here) of sockets.`,

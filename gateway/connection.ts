@@ -72,7 +72,17 @@ export type RequestHandler = (
   identity: Identity,
   frame: Frame,
   ctx: ActorContext,
-) => Promise<FrameInit | undefined> | FrameInit | undefined;
+) =>
+  | Promise<FrameInit | typeof DEFERRED | undefined>
+  | FrameInit
+  | typeof DEFERRED
+  | undefined;
+
+/**
+ * A handler's answer meaning "the RESPONSE comes later as a `push`" (e.g. a send answered
+ * by the conversation actor once the message is durable), so requests can be pipelined.
+ */
+export const DEFERRED = "deferred" as const;
 
 /** Limits of one connection. */
 export interface ConnectionLimits {
@@ -105,8 +115,9 @@ export interface ConnectionDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly handleRequest?: RequestHandler;
-  /** Called once authenticated and once closed (registry, later: sessions and presence). */
+  /** Called once the actor runs, once authenticated, and once closed. */
   readonly opened?: (entry: ConnectionEntry) => void;
+  readonly authenticated?: (entry: ConnectionEntry) => void;
   readonly closed?: (entry: ConnectionEntry) => void;
 }
 
@@ -274,7 +285,7 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
       this.#reply(ctx, frame.id, errorBody(ErrorCode.AlreadyAuthenticated));
       return;
     }
-    let response: FrameInit | undefined;
+    let response: FrameInit | typeof DEFERRED | undefined;
     try {
       response = await this.#deps.handleRequest?.(identity, frame, ctx);
     } catch (error) {
@@ -286,6 +297,7 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
       this.#reply(ctx, frame.id, errorBody(ErrorCode.Internal));
       return;
     }
+    if (response === DEFERRED) return;
     if (response === undefined) {
       this.#reply(
         ctx,
@@ -350,6 +362,7 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
         protocolVersion: PROTOCOL_VERSION,
       },
     });
+    this.#deps.authenticated?.(this.#entry);
     this.#deps.logger.log("debug", "Connection authenticated", {
       connection: identity.connectionId,
       user: identity.userId,

@@ -55,6 +55,9 @@ export interface GatewayOptions {
   readonly verifier: TokenVerifier;
   readonly logger: Logger;
   readonly handleRequest?: RequestHandler;
+  /** Told when a connection has authenticated and when it has closed (sessions, presence). */
+  readonly onAuthenticated?: (entry: ConnectionEntry) => void;
+  readonly onClosed?: (entry: ConnectionEntry) => void;
   /** Extra HTTP routes (the JSON API); `undefined` means not found. */
   readonly http?: (request: Request) => Promise<Response | undefined> | Response | undefined;
   /**
@@ -138,8 +141,14 @@ export class Gateway {
         this.stats.open++;
         this.#wheel.schedule(entry, entry.acceptedAt + this.limits.authTimeoutMs);
       },
+      authenticated: (entry) => {
+        this.stats.authenticated++;
+        options.onAuthenticated?.(entry);
+      },
       closed: (entry) => {
-        if (this.#connections.delete(entry)) this.stats.open--;
+        if (!this.#connections.delete(entry)) return;
+        this.stats.open--;
+        if (entry.identity !== undefined) options.onClosed?.(entry);
       },
     };
     system.register<ConnectionMessage>("conn", {

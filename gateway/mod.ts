@@ -18,6 +18,7 @@
  */
 
 export { acceptLoop, type AcceptLoopOptions, type Acceptor } from "./accept_loop.ts";
+export { DEFERRED } from "./connection.ts";
 export type {
   ConnectionEntry,
   ConnectionLimits,

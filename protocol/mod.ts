@@ -58,6 +58,7 @@ export {
   decodeFrameBody,
   encodeFrameBody,
 } from "./codec.ts";
+export { directConversationId, parseDirectConversationId } from "./conversation_id.ts";
 export { type FrameError, ProtocolError } from "./errors.ts";
 export {
   type DecodeResult,

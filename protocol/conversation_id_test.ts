@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { directConversationId, parseDirectConversationId } from "./message_store.ts";
+import { directConversationId, parseDirectConversationId } from "./conversation_id.ts";
 
 Deno.test("directConversationId() puts the smaller id first, comparing as integers", () => {
   assert.equal(directConversationId("42", "17"), "d:17:42");

@@ -1,0 +1,159 @@
+/**
+ * Chat requests from an authenticated connection: sends and receipts go to the
+ * conversation actor, which answers the connection itself once the store has spoken (the
+ * handler returns {@link DEFERRED}), so a device can pipeline sends.
+ *
+ * @module
+ */
+
+import {
+  type Content,
+  ContentType,
+  directConversationId,
+  errorBody,
+  ErrorCode,
+  type Frame,
+  type FrameInit,
+  MAX_CLIENT_MSG_ID_BYTES,
+  parseDirectConversationId,
+  u64ToBigInt,
+  u64ToString,
+} from "../protocol/mod.ts";
+import type { ActorContext, BoundRef } from "../runtime/mod.ts";
+import { virtualRef } from "../runtime/mod.ts";
+import type { FriendStore, MessageContent } from "../services/mod.ts";
+import type { ConversationMessage } from "./conversation_actor.ts";
+import type { SendPolicy } from "./conversation_state.ts";
+
+/**
+ * Returned by a handler whose answer the connection receives later as a push (the same
+ * value as the gateway's `DEFERRED`; actors cannot import the gateway).
+ */
+export const DEFERRED = "deferred" as const;
+
+/** Who is asking (from the connection's verified token only). */
+export interface ChatIdentity {
+  readonly userId: string;
+}
+
+/** Options of {@link chatHandler}. */
+export interface ChatHandlerOptions {
+  readonly friends: Pick<FriendStore, "areFriends" | "isBlocked">;
+  /** 1:1 messages only between friends (default true); blocks always apply. */
+  readonly requireFriends?: boolean;
+}
+
+type Answer = FrameInit | typeof DEFERRED | undefined;
+
+function refuse(code: ErrorCode, message?: string): FrameInit {
+  return { error: errorBody(code, { message }) } as FrameInit;
+}
+
+/**
+ * Builds the request handler for chat bodies (`sendMessage`, `deliveryAck`, `readReceipt`).
+ * Other bodies return `undefined` (the gateway answers UnsupportedBody).
+ */
+export function chatHandler(
+  options: ChatHandlerOptions,
+): (identity: ChatIdentity, frame: Frame, ctx: ActorContext) => Promise<Answer> {
+  const requireFriends = options.requireFriends ?? true;
+  return async (identity, frame, ctx) => {
+    const replyTo = { conn: ctx.self as BoundRef, requestId: u64ToString(frame.id) };
+    switch (frame.body) {
+      case "sendMessage": {
+        const send = frame.sendMessage!;
+        const me = identity.userId;
+        let conversationId: string;
+        let peer: string | undefined;
+        if (send.target === "peerUserId") {
+          peer = send.peerUserId ?? "";
+          if (!/^[1-9][0-9]{0,18}$/.test(peer)) {
+            return refuse(ErrorCode.UserNotFound, "Invalid peer user id");
+          }
+          if (peer === me) return refuse(ErrorCode.InvalidField, "Cannot message yourself");
+          conversationId = directConversationId(me, peer);
+        } else if (send.target === "conversationId" && send.conversationId) {
+          conversationId = send.conversationId;
+          const pair = parseDirectConversationId(conversationId);
+          if (pair === undefined) return refuse(ErrorCode.ConversationNotFound);
+          if (pair[0] !== me && pair[1] !== me) return refuse(ErrorCode.NotMember);
+          peer = pair[0] === me ? pair[1] : pair[0];
+        } else {
+          return refuse(
+            ErrorCode.InvalidField,
+            "SendMessage needs peer_user_id or conversation_id",
+          );
+        }
+        const clientMsgId = send.clientMsgId ?? "";
+        if (
+          clientMsgId === "" ||
+          new TextEncoder().encode(clientMsgId).length > MAX_CLIENT_MSG_ID_BYTES
+        ) {
+          return refuse(ErrorCode.ClientMsgIdInvalid);
+        }
+        const content = toContent(send.content);
+        if (content === undefined) return refuse(ErrorCode.ContentTypeUnsupported);
+        const policy = await sendPolicy(me, peer);
+        if (!policy.allowed) return refuse(policy.code, policy.reason);
+        ctx.tell<ConversationMessage>(virtualRef("conv", conversationId), {
+          type: "send",
+          senderId: me,
+          clientMsgId,
+          content,
+          policy,
+          replyTo,
+        });
+        return DEFERRED;
+      }
+      case "deliveryAck":
+      case "readReceipt": {
+        const body = frame.body === "deliveryAck" ? frame.deliveryAck! : frame.readReceipt!;
+        const pair = parseDirectConversationId(body.conversationId ?? "");
+        if (pair === undefined) return refuse(ErrorCode.ConversationNotFound);
+        if (pair[0] !== identity.userId && pair[1] !== identity.userId) {
+          return refuse(ErrorCode.NotMember);
+        }
+        ctx.tell<ConversationMessage>(virtualRef("conv", body.conversationId!), {
+          type: "watermark",
+          userId: identity.userId,
+          kind: frame.body === "deliveryAck" ? "delivered" : "read",
+          seq: u64ToBigInt(body.upToSeq),
+          replyTo,
+        });
+        return DEFERRED;
+      }
+      default:
+        return undefined;
+    }
+  };
+
+  async function sendPolicy(me: string, peer: string): Promise<SendPolicy> {
+    if (await options.friends.isBlocked(me, peer)) {
+      return { allowed: false, code: ErrorCode.Blocked, reason: "Blocked" };
+    }
+    if (requireFriends && !(await options.friends.areFriends(me, peer))) {
+      return {
+        allowed: false,
+        code: ErrorCode.NotFriends,
+        reason: "Only friends can message each other",
+      };
+    }
+    return { allowed: true };
+  }
+}
+
+function toContent(content: Content | null | undefined): MessageContent | undefined {
+  if (!content) return undefined;
+  if (content.type === ContentType.TEXT) {
+    return { type: ContentType.TEXT, text: content.text ?? "" };
+  }
+  if (content.type === ContentType.CUSTOM) {
+    return {
+      type: ContentType.CUSTOM,
+      customType: content.customType ?? "",
+      ...(content.data && content.data.length > 0 ? { data: content.data } : {}),
+      ...(content.text ? { text: content.text } : {}),
+    };
+  }
+  return undefined;
+}

@@ -1,0 +1,220 @@
+/**
+ * The conversation actor's shell (`conv/<id>`, virtual): loads the conversation, feeds
+ * the pure core ({@link stepConversation}) and carries out its effects: store writes (one
+ * batch in flight, completions scheduled on the priority lane so they are never refused),
+ * acks and refusals to the sending connection, fan-out to the members' user actors.
+ *
+ * @module
+ */
+
+import { FrameKind, u64 } from "../protocol/mod.ts";
+import type { Actor, ActorContext, ActorRef, Logger } from "../runtime/mod.ts";
+import { virtualRef } from "../runtime/mod.ts";
+import type { MessageContent, MessageStore } from "../services/mod.ts";
+import { errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
+import {
+  type ConversationEffect,
+  type ConversationInput,
+  type ConversationState,
+  createConversationState,
+  type SendPolicy,
+  stepConversation,
+} from "./conversation_state.ts";
+import type { UserMessage } from "./user_actor.ts";
+
+/** The conversation kind's name. */
+export const CONVERSATION_KIND = "conv";
+
+/** What the conversation actor needs. */
+export interface ConversationDeps {
+  readonly store: Pick<MessageStore, "load" | "ensureDirect" | "appendBatch" | "setWatermark">;
+  readonly logger: Logger;
+  readonly now?: () => number;
+}
+
+/** Messages the conversation actor accepts from connections (through the chat handler). */
+export type ConversationMessage =
+  | {
+    readonly type: "send";
+    readonly senderId: string;
+    readonly clientMsgId: string;
+    readonly content: MessageContent;
+    readonly policy: SendPolicy;
+    readonly replyTo: ReplyTo;
+  }
+  | {
+    readonly type: "watermark";
+    readonly userId: string;
+    readonly kind: "delivered" | "read";
+    readonly seq: bigint;
+    readonly replyTo?: ReplyTo;
+  };
+
+/** Completions the actor schedules for itself. */
+type Completion = { readonly type: "completion"; readonly input: ConversationInput };
+
+/** Creates conversation actors bound to `deps` (the kind's factory). */
+export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => Actor<unknown> {
+  const now = deps.now ?? Date.now;
+  return (ref) => {
+    const id = (ref as { id: string }).id;
+    let state: ConversationState = createConversationState(id);
+    const run = (ctx: ActorContext, input: ConversationInput) => {
+      const step = stepConversation(state, input);
+      state = step.state;
+      for (const effect of step.effects) perform(ctx, effect);
+    };
+    const perform = (ctx: ActorContext, effect: ConversationEffect): void => {
+      switch (effect.type) {
+        case "persist":
+          deps.store.appendBatch(effect.items, effect.now).then(
+            (results) => complete(ctx, { type: "persisted", now: now(), results }),
+            (error) => {
+              deps.logger.log("error", "Message batch not stored", { conversation: id, error });
+              complete(ctx, { type: "persistFailed", now: now(), message: String(error) });
+            },
+          );
+          return;
+        case "ack": {
+          const to = effect.replyTo as ReplyTo;
+          ctx.tell<PushMessage>(to.conn, {
+            type: "push",
+            frame: {
+              id: u64(to.requestId),
+              kind: FrameKind.RESPONSE,
+              sendAck: {
+                conversationId: effect.conversationId,
+                seq: u64(effect.seq),
+                serverMsgId: u64(effect.messageId),
+                serverTimeMs: u64(effect.createdAt),
+                clientMsgId: effect.clientMsgId,
+                duplicate: effect.duplicate,
+              },
+            },
+          });
+          return;
+        }
+        case "reject": {
+          const to = effect.replyTo as ReplyTo;
+          ctx.tell(to.conn, errorResponse(to.requestId, effect.code, effect.message));
+          return;
+        }
+        case "ok": {
+          const to = effect.replyTo as ReplyTo | undefined;
+          if (to) {
+            ctx.tell<PushMessage>(to.conn, {
+              type: "push",
+              frame: { id: u64(to.requestId), kind: FrameKind.RESPONSE, ok: {} },
+            });
+          }
+          return;
+        }
+        case "fanout":
+          for (const userId of effect.recipients) {
+            ctx.tell<UserMessage>(virtualRef("user", userId), {
+              type: "deliver",
+              message: effect.message,
+            });
+          }
+          return;
+        case "storeWatermark":
+          deps.store.setWatermark(
+            effect.conversationId,
+            effect.userId,
+            effect.kind,
+            effect.seq,
+            effect.now,
+          )
+            .then(
+              (result) =>
+                complete(ctx, {
+                  type: "watermarkStored",
+                  now: now(),
+                  userId: effect.userId,
+                  kind: effect.kind,
+                  replyTo: effect.replyTo,
+                  result,
+                }),
+              (error) => {
+                deps.logger.log("error", "Watermark not stored", { conversation: id, error });
+                complete(ctx, {
+                  type: "watermarkFailed",
+                  now: now(),
+                  userId: effect.userId,
+                  kind: effect.kind,
+                  replyTo: effect.replyTo,
+                });
+              },
+            );
+          return;
+        case "receipt":
+          for (const userId of effect.recipients) {
+            ctx.tell<UserMessage>(virtualRef("user", userId), {
+              type: "receipt",
+              conversationId: effect.conversationId,
+              userId: effect.userId,
+              kind: effect.kind,
+              seq: effect.seq,
+              at: effect.at,
+            });
+          }
+          return;
+        case "passivate":
+          deps.logger.log("info", "Conversation passivates", {
+            conversation: id,
+            reason: effect.reason,
+          });
+          ctx.stop();
+          return;
+      }
+    };
+    const complete = (ctx: ActorContext, input: ConversationInput) => {
+      if (!ctx.schedule({ type: "completion", input } satisfies Completion)) {
+        // Only when the actor is gone or its priority lane is full: the write's outcome
+        // cannot be applied, so the activation must not go on with a stale view.
+        deps.logger.log("error", "Conversation lost a completion; stopping", { conversation: id });
+        ctx.stop();
+      }
+    };
+    return {
+      async started(ctx) {
+        let record = await deps.store.load(id);
+        if (record === undefined && id.startsWith("d:")) {
+          const [, a, b] = id.split(":");
+          const ensured = await deps.store.ensureDirect(a!, b!, now());
+          if (ensured.ok) record = await deps.store.load(id);
+        }
+        run(ctx, { type: "loaded", now: now(), record });
+      },
+      receive(message, ctx) {
+        const m = message as ConversationMessage | Completion;
+        switch (m.type) {
+          case "completion":
+            run(ctx, m.input);
+            return;
+          case "send":
+            run(ctx, {
+              type: "send",
+              now: now(),
+              senderId: m.senderId,
+              clientMsgId: m.clientMsgId,
+              content: m.content,
+              replyTo: m.replyTo,
+              policy: m.policy,
+            });
+            return;
+          case "watermark":
+            run(ctx, {
+              type: "watermark",
+              now: now(),
+              userId: m.userId,
+              kind: m.kind,
+              seq: m.seq,
+              replyTo: m.replyTo,
+            });
+            return;
+        }
+      },
+    };
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Frames the chat actors send to connections. Built from plain data (bigints, strings) so
+ * they survive crossing workers; 64-bit fields go through `u64`.
+ *
+ * @module
+ */
+
+import {
+  errorBody,
+  type ErrorCode,
+  type FrameInit,
+  FrameKind,
+  ReceiptKind,
+  u64,
+} from "../protocol/mod.ts";
+import type { StoredMessage, WatermarkKind } from "../services/mod.ts";
+
+/** Where an answer goes: a connection actor and the id of the request it answers. */
+export interface ReplyTo {
+  /** The connection actor's ref (bound). */
+  readonly conn: {
+    readonly kind: string;
+    readonly node: string;
+    readonly worker: number;
+    readonly local: number;
+  };
+  /** The request's correlation id, as a decimal string (it is a uint64). */
+  readonly requestId: string;
+}
+
+/** What a connection actor accepts from other actors (its `push` message). */
+export interface PushMessage {
+  readonly type: "push";
+  readonly frame: FrameInit;
+}
+
+/** A RESPONSE with an error body. */
+export function errorResponse(requestId: string, code: ErrorCode, message?: string): PushMessage {
+  return {
+    type: "push",
+    frame: { id: u64(requestId), kind: FrameKind.RESPONSE, error: errorBody(code, { message }) },
+  };
+}
+
+/** The NOTIFY carrying a stored message to a member's device. */
+export function messageNotify(message: StoredMessage): PushMessage {
+  return {
+    type: "push",
+    frame: {
+      id: u64(0),
+      kind: FrameKind.NOTIFY,
+      messageNotify: {
+        message: {
+          conversationId: message.conversationId,
+          seq: u64(message.seq.toString()),
+          serverMsgId: u64(message.messageId),
+          senderUserId: message.senderId,
+          clientMsgId: message.clientMsgId,
+          serverTimeMs: u64(message.createdAt),
+          content: message.content,
+        },
+      },
+    },
+  };
+}
+
+/** The NOTIFY telling members that someone's delivered or read watermark moved. */
+export function receiptNotify(
+  conversationId: string,
+  userId: string,
+  kind: WatermarkKind,
+  seq: bigint,
+  at: number,
+): PushMessage {
+  return {
+    type: "push",
+    frame: {
+      id: u64(0),
+      kind: FrameKind.NOTIFY,
+      receiptNotify: {
+        conversationId,
+        userId,
+        kind: kind === "read" ? ReceiptKind.READ : ReceiptKind.DELIVERED,
+        upToSeq: u64(seq.toString()),
+        serverTimeMs: u64(at),
+      },
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { ActorSystem, type BoundRef, virtualRef } from "../runtime/mod.ts";
+import type { StoredMessage } from "../services/mod.ts";
+import { createUser, type UserMessage } from "./user_actor.ts";
+
+function setup() {
+  const system = new ActorSystem();
+  const got = new Map<number, { type: string; code?: number }[]>();
+  system.register("conn", {
+    create: (ref) => ({
+      receive(m: { type: string; code?: number }) {
+        const local = (ref as BoundRef).local;
+        got.set(local, [...(got.get(local) ?? []), m]);
+      },
+    }),
+  });
+  system.register(USER, { virtual: true, create: createUser });
+  return { system, got, user: virtualRef<UserMessage>(USER, "42") };
+}
+const USER = "user";
+
+const message: StoredMessage = {
+  messageId: "7",
+  conversationId: "d:1:42",
+  seq: 3n,
+  senderId: "1",
+  clientMsgId: "c",
+  content: { type: 1, text: "hi" },
+  createdAt: 1,
+};
+
+Deno.test("user actor pushes a delivered message to every attached device", async () => {
+  const { system, got, user } = setup();
+  const a = system.spawn("conn") as BoundRef;
+  const b = system.spawn("conn") as BoundRef;
+  system.tell(user, { type: "attach", conn: a, deviceId: "laptop" });
+  system.tell(user, { type: "attach", conn: b, deviceId: "phone" });
+  system.tell(user, { type: "deliver", message });
+  await system.idle();
+  assert.deepEqual(got.get(a.local)?.map((m) => m.type), ["push"]);
+  assert.deepEqual(got.get(b.local)?.map((m) => m.type), ["push"]);
+  system.tell(user, { type: "detach", conn: a });
+  system.tell(user, { type: "deliver", message });
+  await system.idle();
+  assert.equal(got.get(a.local)?.length, 1, "a detached device gets nothing more");
+  assert.equal(got.get(b.local)?.length, 2);
+  await system.shutdown();
+});
+
+Deno.test("user actor replaces an older connection of the same device (Kicked)", async () => {
+  const { system, got, user } = setup();
+  const old = system.spawn("conn") as BoundRef;
+  const fresh = system.spawn("conn") as BoundRef;
+  system.tell(user, { type: "attach", conn: old, deviceId: "phone" });
+  system.tell(user, { type: "attach", conn: fresh, deviceId: "phone" });
+  // The old connection's late detach must not drop the new one.
+  system.tell(user, { type: "detach", conn: old });
+  assert.equal(await system.ask(user, { type: "sessions" }, { timeoutMs: 1000 }), 1);
+  system.tell(user, { type: "deliver", message });
+  await system.idle();
+  assert.deepEqual(got.get(old.local), [{
+    type: "close",
+    code: 4007,
+    reason: "logged in elsewhere",
+  }]);
+  assert.deepEqual(got.get(fresh.local)?.map((m) => m.type), ["push"]);
+  await system.shutdown();
+});

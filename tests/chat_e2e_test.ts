@@ -1,0 +1,151 @@
+/**
+ * One-node chat end to end (the first slice: durable sends, idempotent retries, ordering,
+ * live delivery to every device, the friends-only policy, no acknowledged message lost to
+ * kill -9). Real node process, real sockets, the client SDK.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  ContentType,
+  ErrorCode,
+  FlashConnection,
+  type Frame,
+  type SendAck,
+  ServerError,
+} from "../client/mod.ts";
+import { u64ToBigInt, u64ToString } from "../protocol/mod.ts";
+import {
+  openSqlite,
+  SQLITE_MIGRATIONS,
+  SqliteFriendStore,
+  SqliteMessageStore,
+} from "../services/mod.ts";
+import { startServer, type TestServer, userTokens } from "./harness.ts";
+
+type Tokens = Awaited<ReturnType<typeof userTokens>>;
+
+async function device(server: TestServer, user: Tokens, deviceId: string) {
+  const conn = new FlashConnection({
+    url: `tcp://127.0.0.1:${server.tcpPort}`,
+    token: user.accessToken,
+    deviceId,
+    reconnect: false,
+  });
+  const notes: Frame[] = [];
+  conn.on("notify", (frame) => notes.push(frame));
+  await conn.connect();
+  return { conn, notes };
+}
+
+function text(peerUserId: string, clientMsgId: string, body: string) {
+  return { peerUserId, clientMsgId, content: { type: ContentType.TEXT, text: body } };
+}
+
+async function until(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Seqs of the message notifications received, in arrival order. */
+function notifiedSeqs(notes: Frame[]): bigint[] {
+  return notes.filter((f) => f.body === "messageNotify")
+    .map((f) => u64ToBigInt(f.messageNotify!.message!.seq));
+}
+
+Deno.test("chat e2e: durable acks, retries, ordering, fan-out, policy, kill -9", async (t) => {
+  const dataDir = await Deno.makeTempDir({ prefix: "flash-im-chat-e2e-" });
+  // The burst below is about ordering, not rate limits: let 1,000 requests through at once.
+  const args = ["--rate-limit", "5000", "--rate-burst", "2000"];
+  let server = await startServer({ dataDir, args });
+  try {
+    const alice = await userTokens(server, "alice");
+    const bob = await userTokens(server, "bob");
+    const carol = await userTokens(server, "carol");
+    // The HTTP friends API comes next; the store is the same one the node uses.
+    {
+      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+      const friends = new SqliteFriendStore(db);
+      await friends.request(alice.userId, bob.userId, Date.now());
+      assert.deepEqual(await friends.accept(bob.userId, alice.userId, Date.now()), { ok: true });
+      db.close();
+    }
+    const laptop = await device(server, alice, "alice-laptop");
+    const phone = await device(server, alice, "alice-phone");
+    const bobs = await device(server, bob, "bob-phone");
+    const acked: SendAck[] = [];
+
+    await t.step("a send is acked with seq 1 and delivered to the peer", async () => {
+      const ack = await laptop.conn.sendMessage(text(bob.userId, "m-1", "hello bob"));
+      acked.push(ack);
+      assert.equal(u64ToBigInt(ack.seq), 1n);
+      assert.equal(ack.duplicate, false);
+      await until(() => notifiedSeqs(bobs.notes).length === 1, "bob's notification");
+      const note = bobs.notes.find((f) => f.body === "messageNotify")!.messageNotify!.message!;
+      assert.equal(note.senderUserId, alice.userId);
+      assert.equal(note.content?.text, "hello bob");
+      assert.equal(u64ToString(note.serverMsgId), u64ToString(ack.serverMsgId));
+    });
+
+    await t.step("a retry with the same clientMsgId returns the original ack", async () => {
+      const again = await laptop.conn.sendMessage(text(bob.userId, "m-1", "hello bob"));
+      assert.equal(again.duplicate, true);
+      assert.equal(u64ToBigInt(again.seq), 1n);
+      assert.equal(u64ToString(again.serverMsgId), u64ToString(acked[0]!.serverMsgId));
+    });
+
+    await t.step("1,000 concurrent sends from two devices: gap-free seqs, in order", async () => {
+      const sends = Array.from({ length: 1000 }, (_, i) => {
+        const from = i % 2 === 0 ? laptop : phone;
+        return from.conn.sendMessage(text(bob.userId, `burst-${i}`, `n${i}`), {
+          timeoutMs: 30_000,
+        });
+      });
+      const acks = await Promise.all(sends);
+      acked.push(...acks);
+      const seqs = acks.map((a) => u64ToBigInt(a.seq)).sort((a, b) => (a < b ? -1 : 1));
+      assert.deepEqual(seqs, Array.from({ length: 1000 }, (_, i) => BigInt(i + 2)));
+      await until(() => notifiedSeqs(bobs.notes).length === 1001, "1001 notifications at bob");
+      const got = notifiedSeqs(bobs.notes);
+      assert.deepEqual(got, Array.from({ length: 1001 }, (_, i) => BigInt(i + 1)));
+      // The sender's other devices see the messages too.
+      await until(
+        () => notifiedSeqs(phone.notes).length === 1001,
+        "1001 notifications at the phone",
+      );
+    });
+
+    await t.step("strangers cannot message each other", async () => {
+      const stranger = await device(server, carol, "carol-phone");
+      const refused = await stranger.conn.sendMessage(text(bob.userId, "c-1", "hi"))
+        .then(() => undefined, (e) => e);
+      assert.ok(refused instanceof ServerError, String(refused));
+      assert.equal(refused.code, ErrorCode.NotFriends);
+      await stranger.conn.close();
+    });
+
+    await t.step("kill -9 loses no acknowledged message", async () => {
+      await Promise.all([laptop.conn.close(), phone.conn.close(), bobs.conn.close()]);
+      await server.stop("SIGKILL");
+      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+      const store = new SqliteMessageStore(db);
+      for (const ack of acked) {
+        const stored = await store.byClientMsgId(alice.userId, ack.clientMsgId!);
+        assert.ok(stored, `acked message ${ack.clientMsgId} is missing`);
+        assert.equal(stored.seq, u64ToBigInt(ack.seq));
+      }
+      db.close();
+      server = await startServer({ dataDir, args });
+      const back = await device(server, alice, "alice-laptop");
+      const next = await back.conn.sendMessage(text(bob.userId, "after-restart", "still here"));
+      assert.equal(u64ToBigInt(next.seq), 1002n, "seqs continue after the restart");
+      await back.conn.close();
+    });
+  } finally {
+    await server.stop("SIGKILL");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
