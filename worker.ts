@@ -59,7 +59,11 @@ export async function setup(
     capacity: 4096,
     create: conversationFactory({ store: messages, logger: context.logger }),
   });
-  const handleRequest = chatHandler({ friends, requireFriends: config.requireFriends });
+  const handleRequest = chatHandler({
+    friends,
+    messages,
+    requireFriends: config.requireFriends,
+  });
   const gateway = new Gateway(system, {
     listen: { hostname: config.host, tcpPort: config.tcpPort, httpPort: config.httpPort, tls },
     limits: {

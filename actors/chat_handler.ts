@@ -16,12 +16,14 @@ import {
   type FrameInit,
   MAX_CLIENT_MSG_ID_BYTES,
   parseDirectConversationId,
+  u64,
   u64ToBigInt,
   u64ToString,
 } from "../protocol/mod.ts";
 import type { ActorContext, BoundRef } from "../runtime/mod.ts";
 import { virtualRef } from "../runtime/mod.ts";
-import type { FriendStore, MessageContent } from "../services/mod.ts";
+import type { FriendStore, MessageContent, MessageStore } from "../services/mod.ts";
+import { chatMessage } from "./frames.ts";
 import type { ConversationMessage } from "./conversation_actor.ts";
 import type { SendPolicy } from "./conversation_state.ts";
 
@@ -39,6 +41,8 @@ export interface ChatIdentity {
 /** Options of {@link chatHandler}. */
 export interface ChatHandlerOptions {
   readonly friends: Pick<FriendStore, "areFriends" | "isBlocked">;
+  /** Reads for sync and history (reads need no single writer: the store answers them). */
+  readonly messages: Pick<MessageStore, "changesSince" | "page" | "load">;
   /** 1:1 messages only between friends (default true); blocks always apply. */
   readonly requireFriends?: boolean;
 }
@@ -122,6 +126,53 @@ export function chatHandler(
         });
         return DEFERRED;
       }
+      case "syncRequest": {
+        const sync = frame.syncRequest!;
+        const page = await options.messages.changesSince(
+          identity.userId,
+          u64ToBigInt(sync.cursor),
+          clampLimit(sync.limit, SYNC_PAGE),
+        );
+        return {
+          syncResponse: {
+            conversations: page.changes.map((change) => ({
+              conversationId: change.conversationId,
+              latestSeq: u64(change.lastSeq),
+              readSeq: u64(change.readSeq),
+              updatedMs: u64(change.changedAt),
+            })),
+            nextCursor: u64(page.cursor),
+            hasMore: page.hasMore,
+            reset: page.reset,
+          },
+        };
+      }
+      case "pullMessagesRequest": {
+        const pull = frame.pullMessagesRequest!;
+        const conversationId = pull.conversationId ?? "";
+        const pair = parseDirectConversationId(conversationId);
+        if (pair === undefined) return refuse(ErrorCode.ConversationNotFound);
+        if (pair[0] !== identity.userId && pair[1] !== identity.userId) {
+          return refuse(ErrorCode.NotMember);
+        }
+        const before = u64ToBigInt(pull.beforeSeq);
+        const [page, record] = await Promise.all([
+          options.messages.page(conversationId, {
+            afterSeq: u64ToBigInt(pull.afterSeq),
+            ...(before > 0n ? { beforeSeq: before } : {}),
+            limit: clampLimit(pull.limit, PULL_PAGE),
+          }),
+          options.messages.load(conversationId),
+        ]);
+        return {
+          pullMessagesResponse: {
+            conversationId,
+            messages: page.messages.map(chatMessage),
+            hasMore: page.hasMore,
+            latestSeq: u64(record?.lastSeq ?? 0n),
+          },
+        };
+      }
       default:
         return undefined;
     }
@@ -140,6 +191,18 @@ export function chatHandler(
     }
     return { allowed: true };
   }
+}
+
+/** Default and largest pages of sync and history answers (the store clamps as well). */
+const SYNC_PAGE = { fallback: 100, max: 500 } as const;
+const PULL_PAGE = { fallback: 100, max: 200 } as const;
+
+function clampLimit(
+  limit: number | null | undefined,
+  page: { fallback: number; max: number },
+): number {
+  if (!limit || limit < 1) return page.fallback;
+  return Math.min(limit, page.max);
 }
 
 function toContent(content: Content | null | undefined): MessageContent | undefined {

@@ -6,6 +6,7 @@
  */
 
 import {
+  type ChatMessage,
   errorBody,
   type ErrorCode,
   type FrameInit,
@@ -42,25 +43,24 @@ export function errorResponse(requestId: string, code: ErrorCode, message?: stri
   };
 }
 
+/** A stored message as the wire's `ChatMessage`. */
+export function chatMessage(message: StoredMessage): ChatMessage {
+  return {
+    conversationId: message.conversationId,
+    seq: u64(message.seq),
+    serverMsgId: u64(message.messageId),
+    senderUserId: message.senderId,
+    clientMsgId: message.clientMsgId,
+    serverTimeMs: u64(message.createdAt),
+    content: message.content,
+  };
+}
+
 /** The NOTIFY carrying a stored message to a member's device. */
 export function messageNotify(message: StoredMessage): PushMessage {
   return {
     type: "push",
-    frame: {
-      id: u64(0),
-      kind: FrameKind.NOTIFY,
-      messageNotify: {
-        message: {
-          conversationId: message.conversationId,
-          seq: u64(message.seq.toString()),
-          serverMsgId: u64(message.messageId),
-          senderUserId: message.senderId,
-          clientMsgId: message.clientMsgId,
-          serverTimeMs: u64(message.createdAt),
-          content: message.content,
-        },
-      },
-    },
+    frame: { id: u64(0), kind: FrameKind.NOTIFY, messageNotify: { message: chatMessage(message) } },
   };
 }
 
@@ -81,7 +81,7 @@ export function receiptNotify(
         conversationId,
         userId,
         kind: kind === "read" ? ReceiptKind.READ : ReceiptKind.DELIVERED,
-        upToSeq: u64(seq.toString()),
+        upToSeq: u64(seq),
         serverTimeMs: u64(at),
       },
     },

@@ -14,7 +14,7 @@ import {
   type SendAck,
   ServerError,
 } from "../client/mod.ts";
-import { u64ToBigInt, u64ToString } from "../protocol/mod.ts";
+import { u64, u64ToBigInt, u64ToString } from "../protocol/mod.ts";
 import {
   openSqlite,
   SQLITE_MIGRATIONS,
@@ -56,7 +56,7 @@ function notifiedSeqs(notes: Frame[]): bigint[] {
     .map((f) => u64ToBigInt(f.messageNotify!.message!.seq));
 }
 
-Deno.test("chat e2e: durable acks, retries, ordering, fan-out, policy, kill -9", async (t) => {
+Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy, kill -9", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "flash-im-chat-e2e-" });
   // The burst below is about ordering, not rate limits: let 1,000 requests through at once.
   const args = ["--rate-limit", "5000", "--rate-burst", "2000"];
@@ -118,6 +118,45 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, policy, kill -9",
       );
     });
 
+    await t.step("an offline device catches up by sync, then pulls pages in order", async () => {
+      await bobs.conn.close();
+      const offline = await Promise.all(
+        Array.from(
+          { length: 450 },
+          (_, i) =>
+            laptop.conn.sendMessage(text(bob.userId, `offline-${i}`, `o${i}`), {
+              timeoutMs: 30_000,
+            }),
+        ),
+      );
+      acked.push(...offline);
+      const back = await device(server, bob, "bob-phone");
+      const sync = await back.conn.sync({ cursor: u64(0) });
+      assert.equal(sync.conversations?.length, 1);
+      const state = sync.conversations![0]!;
+      assert.equal(u64ToBigInt(state.latestSeq), 1451n);
+      const conversationId = state.conversationId!;
+      // Bob had seen up to 1001 live; pull the rest, page by page.
+      const seqs: bigint[] = [];
+      let after = 1001n;
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await back.conn.pullMessages({
+          conversationId,
+          afterSeq: u64(after),
+          limit: 200,
+        });
+        for (const m of page.messages ?? []) seqs.push(u64ToBigInt(m.seq));
+        after = seqs.at(-1) ?? after;
+        if (!page.hasMore) break;
+      }
+      assert.deepEqual(seqs, Array.from({ length: 450 }, (_, i) => BigInt(1002 + i)));
+      // Someone else's conversation is not readable.
+      const foreign = await back.conn.pullMessages({ conversationId: "d:100:200", limit: 10 })
+        .then(() => undefined, (e) => e);
+      assert.equal((foreign as ServerError).code, ErrorCode.NotMember);
+      await back.conn.close();
+    });
+
     await t.step("strangers cannot message each other", async () => {
       const stranger = await device(server, carol, "carol-phone");
       const refused = await stranger.conn.sendMessage(text(bob.userId, "c-1", "hi"))
@@ -128,7 +167,7 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, policy, kill -9",
     });
 
     await t.step("kill -9 loses no acknowledged message", async () => {
-      await Promise.all([laptop.conn.close(), phone.conn.close(), bobs.conn.close()]);
+      await Promise.all([laptop.conn.close(), phone.conn.close()]);
       await server.stop("SIGKILL");
       const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
       const store = new SqliteMessageStore(db);
@@ -141,7 +180,7 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, policy, kill -9",
       server = await startServer({ dataDir, args });
       const back = await device(server, alice, "alice-laptop");
       const next = await back.conn.sendMessage(text(bob.userId, "after-restart", "still here"));
-      assert.equal(u64ToBigInt(next.seq), 1002n, "seqs continue after the restart");
+      assert.equal(u64ToBigInt(next.seq), 1452n, "seqs continue after the restart");
       await back.conn.close();
     });
   } finally {

@@ -30,7 +30,7 @@ Deno.test("client SDK e2e", async (t) => {
         const session = await conn.connect();
         assert.equal(session.userId, dave.userId);
         assert.equal(conn.state, "open");
-        const error = await conn.request({ syncRequest: {} }).then(() => undefined, (e) => e);
+        const error = await conn.request({ presenceNotify: {} }).then(() => undefined, (e) => e);
         assert.ok(error instanceof ServerError, String(error));
         assert.equal(error.code, ErrorCode.UnsupportedBody);
         assert.equal(conn.state, "open", "an unsupported request must not cost the connection");

@@ -50,7 +50,7 @@ Deno.test("gateway e2e", async (t) => {
     assert.equal(pong?.kind, FrameKind.PONG);
     assert.equal(Number(pong!.id), 77);
     // A request nobody serves yet is answered, not dropped, and the connection stays.
-    const req = await raw.send({ kind: FrameKind.REQUEST, syncRequest: {} });
+    const req = await raw.send({ kind: FrameKind.REQUEST, presenceNotify: {} });
     const unsupported = await raw.next();
     assert.equal(Number(unsupported!.id), req);
     assert.equal(unsupported!.error?.code, ErrorCode.UnsupportedBody);
@@ -60,7 +60,7 @@ Deno.test("gateway e2e", async (t) => {
 
   await t.step("a request before Auth is refused and the connection closed", async () => {
     await using raw = await RawConnection.tcp(server.tcpPort);
-    await raw.send({ kind: FrameKind.REQUEST, syncRequest: {} });
+    await raw.send({ kind: FrameKind.REQUEST, presenceNotify: {} });
     const answer = await raw.next();
     assert.equal(answer?.error?.code, ErrorCode.AuthRequired);
     assertClose(await raw.next(), CloseCode.AuthRequired);
@@ -192,7 +192,7 @@ Deno.test("gateway e2e", async (t) => {
     const burst: Uint8Array[] = [];
     const { encodeFrame } = await import("../protocol/mod.ts");
     for (let i = 1; i <= 2000; i++) {
-      burst.push(encodeFrame({ id: u64(i), kind: FrameKind.REQUEST, syncRequest: {} }));
+      burst.push(encodeFrame({ id: u64(i), kind: FrameKind.REQUEST, presenceNotify: {} }));
     }
     await raw.write(new Uint8Array(burst.flatMap((b) => [...b])));
     const frames = await raw.closedByServer(10_000);

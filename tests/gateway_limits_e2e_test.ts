@@ -21,7 +21,7 @@ Deno.test("a client that stops reading is disconnected as a slow consumer", asyn
   const batch: FrameInit[] = [];
   raw.pause();
   for (let id = 2; id < requests + 2; id++) {
-    batch.push({ id: u64(id), kind: FrameKind.REQUEST, syncRequest: {} });
+    batch.push({ id: u64(id), kind: FrameKind.REQUEST, presenceNotify: {} });
     if (batch.length === 10_000) {
       try {
         await raw.write(encodeFrames(batch.splice(0)));
