@@ -10,13 +10,14 @@ import { join } from "node:path";
 import type { NodeConfig } from "./config.ts";
 import {
   chatHandler,
+  chatNotifyHandler,
   CONVERSATION_KIND,
   conversationFactory,
   createUser,
   USER_KIND,
   type UserMessage,
 } from "./actors/mod.ts";
-import { Gateway, httpApi } from "./gateway/mod.ts";
+import { firstHttpHandler, Gateway, httpApi, httpChatApi } from "./gateway/mod.ts";
 import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from "./runtime/mod.ts";
 import {
   AuthService,
@@ -78,6 +79,7 @@ export async function setup(
     verifier: auth,
     logger: context.logger,
     handleRequest,
+    handleNotify: chatNotifyHandler({ friends }),
     onAuthenticated: (entry) =>
       system.tell<UserMessage>(virtualRef(USER_KIND, entry.identity!.userId), {
         type: "attach",
@@ -89,7 +91,10 @@ export async function setup(
         type: "detach",
         conn: entry.ref as BoundRef,
       }),
-    http: httpApi({ auth, keys }),
+    http: firstHttpHandler(
+      httpApi({ auth, keys }),
+      httpChatApi({ auth, users: new SqliteUserStore(db), friends, messages }),
+    ),
   });
   await gateway.start();
   context.logger.log("debug", "Worker started", { generation: context.generation });

@@ -205,6 +205,29 @@ function clampLimit(
   return Math.min(limit, page.max);
 }
 
+/**
+ * Builds the NOTIFY handler for chat: `typing` goes to the peer's devices (never stored;
+ * dropped when a device's queue is full). Blocked senders' typing is not forwarded.
+ */
+export function chatNotifyHandler(
+  options: Pick<ChatHandlerOptions, "friends">,
+): (identity: ChatIdentity, frame: Frame, ctx: ActorContext) => Promise<void> {
+  return async (identity, frame, ctx) => {
+    if (frame.body !== "typing") return;
+    const typing = frame.typing!;
+    const pair = parseDirectConversationId(typing.conversationId ?? "");
+    if (pair === undefined || (pair[0] !== identity.userId && pair[1] !== identity.userId)) return;
+    const peer = pair[0] === identity.userId ? pair[1] : pair[0];
+    if (await options.friends.isBlocked(identity.userId, peer)) return;
+    ctx.tell(virtualRef("user", peer), {
+      type: "typing",
+      conversationId: typing.conversationId!,
+      userId: identity.userId,
+      state: typing.state ?? 0,
+    });
+  };
+}
+
 function toContent(content: Content | null | undefined): MessageContent | undefined {
   if (!content) return undefined;
   if (content.type === ContentType.TEXT) {

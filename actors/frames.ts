@@ -33,6 +33,8 @@ export interface ReplyTo {
 export interface PushMessage {
   readonly type: "push";
   readonly frame: FrameInit;
+  /** Ephemeral (typing): dropped instead of disconnecting a client whose queue is full. */
+  readonly droppable?: boolean;
 }
 
 /** A RESPONSE with an error body. */

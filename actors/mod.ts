@@ -57,6 +57,8 @@ export {
   chatHandler,
   type ChatHandlerOptions,
   type ChatIdentity,
+  /** Chat NOTIFY handler (typing: forwarded, never stored, dropped under pressure). */
+  chatNotifyHandler,
   /** The handler's "answer comes later as a push" result. */
   DEFERRED,
 } from "./chat_handler.ts";

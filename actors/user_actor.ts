@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CloseCode } from "../protocol/mod.ts";
+import { CloseCode, FrameKind, u64 } from "../protocol/mod.ts";
 import type { Actor, ActorContext, ActorRef, BoundRef } from "../runtime/mod.ts";
 import type { StoredMessage, WatermarkKind } from "../services/mod.ts";
 import { messageNotify, type PushMessage, receiptNotify } from "./frames.ts";
@@ -27,6 +27,13 @@ export type UserMessage =
     readonly kind: WatermarkKind;
     readonly seq: bigint;
     readonly at: number;
+  }
+  /** A member of one of the user's conversations is typing (ephemeral). */
+  | {
+    readonly type: "typing";
+    readonly conversationId: string;
+    readonly userId: string;
+    readonly state: number;
   }
   /** How many devices are online (tests, presence later). */
   | { readonly type: "sessions" };
@@ -93,6 +100,21 @@ export function createUser(_ref: ActorRef): Actor<UserMessage> {
               message.at,
             ),
           );
+          return undefined;
+        case "typing":
+          push(ctx, {
+            type: "push",
+            droppable: true,
+            frame: {
+              id: u64(0),
+              kind: FrameKind.NOTIFY,
+              typing: {
+                conversationId: message.conversationId,
+                userId: message.userId,
+                state: message.state,
+              },
+            },
+          });
           return undefined;
         case "sessions":
           return sessions.size;

@@ -84,6 +84,13 @@ export type RequestHandler = (
  */
 export const DEFERRED = "deferred" as const;
 
+/** Handles an authenticated NOTIFY frame; there is no answer. */
+export type NotifyHandler = (
+  identity: Identity,
+  frame: Frame,
+  ctx: ActorContext,
+) => Promise<void> | void;
+
 /** Limits of one connection. */
 export interface ConnectionLimits {
   readonly authTimeoutMs: number;
@@ -115,6 +122,8 @@ export interface ConnectionDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly handleRequest?: RequestHandler;
+  /** Handles an authenticated NOTIFY (no answer). */
+  readonly handleNotify?: NotifyHandler;
   /** Called once the actor runs, once authenticated, and once closed. */
   readonly opened?: (entry: ConnectionEntry) => void;
   readonly authenticated?: (entry: ConnectionEntry) => void;
@@ -127,7 +136,7 @@ export type ConnectionMessage =
   | { readonly type: "badFrame"; readonly error: FrameError }
   | { readonly type: "ended"; readonly reason: string }
   /** A frame for the client from elsewhere in the node (notifications). */
-  | { readonly type: "push"; readonly frame: FrameInit }
+  | { readonly type: "push"; readonly frame: FrameInit; readonly droppable?: boolean }
   /** Close the connection: kicks, timeouts, shutdown. */
   | {
     readonly type: "close";
@@ -246,6 +255,9 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
         return;
       case "push":
         if (!this.#entry.socket.send(message.frame)) {
+          // Ephemeral pushes (typing) are dropped under pressure; losing anything else
+          // means the client is too slow to be served.
+          if (message.droppable) return;
           return this.#close(ctx, CloseCode.SlowConsumer, { drainMs: 0 });
         }
         return;
@@ -276,7 +288,16 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
     this.#strikes = 0;
     const identity = this.#entry.identity;
     if (identity === undefined) return this.#authenticate(frame, ctx);
-    if (frame.kind !== FrameKind.REQUEST) return; // notifications: no handler consumes them yet
+    if (frame.kind === FrameKind.NOTIFY) {
+      // One-way frames (typing, receipts sent as notifications): no answer either way.
+      try {
+        await this.#deps.handleNotify?.(identity, frame, ctx);
+      } catch (error) {
+        this.#deps.logger.log("error", "Notify handler failed", { body: frame.body, error });
+      }
+      return;
+    }
+    if (frame.kind !== FrameKind.REQUEST) return;
     if (frame.id.isZero()) {
       this.#reply(ctx, frame.id, errorBody(ErrorCode.InvalidRequestId));
       return;

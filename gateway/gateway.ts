@@ -26,6 +26,7 @@ import {
   type ConnectionLimits,
   type ConnectionMessage,
   createConnection,
+  type NotifyHandler,
   type RequestHandler,
   type TokenVerifier,
 } from "./connection.ts";
@@ -55,6 +56,7 @@ export interface GatewayOptions {
   readonly verifier: TokenVerifier;
   readonly logger: Logger;
   readonly handleRequest?: RequestHandler;
+  readonly handleNotify?: NotifyHandler;
   /** Told when a connection has authenticated and when it has closed (sessions, presence). */
   readonly onAuthenticated?: (entry: ConnectionEntry) => void;
   readonly onClosed?: (entry: ConnectionEntry) => void;
@@ -136,6 +138,7 @@ export class Gateway {
       logger: options.logger,
       now,
       handleRequest: options.handleRequest,
+      handleNotify: options.handleNotify,
       opened: (entry) => {
         this.#connections.add(entry);
         this.stats.open++;

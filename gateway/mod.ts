@@ -24,6 +24,7 @@ export type {
   ConnectionLimits,
   ConnectionMessage,
   Identity,
+  NotifyHandler,
   RequestHandler,
   TokenRefusal,
   TokenVerifier,
@@ -38,5 +39,11 @@ export {
   type ListenOptions,
 } from "./gateway.ts";
 export { httpApi, type HttpApiDeps, MAX_JSON_BODY } from "./http_api.ts";
+export {
+  firstHttpHandler,
+  httpChatApi,
+  type HttpChatApiDeps,
+  type HttpHandler,
+} from "./http_chat_api.ts";
 export { connWriter, Outbound, type OutboundLimits, type WriteAll } from "./outbound.ts";
 export { TokenBucket } from "./token_bucket.ts";

@@ -14,7 +14,7 @@ import {
   type SendAck,
   ServerError,
 } from "../client/mod.ts";
-import { u64, u64ToBigInt, u64ToString } from "../protocol/mod.ts";
+import { ReceiptKind, TypingState, u64, u64ToBigInt, u64ToString } from "../protocol/mod.ts";
 import {
   openSqlite,
   SQLITE_MIGRATIONS,
@@ -155,6 +155,27 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
         .then(() => undefined, (e) => e);
       assert.equal((foreign as ServerError).code, ErrorCode.NotMember);
       await back.conn.close();
+    });
+
+    await t.step("read receipts and typing reach the sender's devices", async () => {
+      const reader = await device(server, bob, "bob-tablet");
+      const conversationId = `d:${alice.userId}:${bob.userId}`;
+      const ok = await reader.conn.request({ readReceipt: { conversationId, upToSeq: u64(1001) } });
+      assert.equal(ok.body, "ok");
+      await until(
+        () => laptop.notes.some((f) => f.body === "receiptNotify"),
+        "a receipt at alice's laptop",
+      );
+      const receipt = laptop.notes.find((f) => f.body === "receiptNotify")!.receiptNotify!;
+      assert.equal(receipt.userId, bob.userId);
+      assert.equal(receipt.kind, ReceiptKind.READ);
+      assert.equal(u64ToBigInt(receipt.upToSeq), 1001n);
+      assert.ok(reader.conn.notify({ typing: { conversationId, state: TypingState.TYPING } }));
+      await until(() => phone.notes.some((f) => f.body === "typing"), "typing at alice's phone");
+      const typing = phone.notes.find((f) => f.body === "typing")!.typing!;
+      assert.equal(typing.userId, bob.userId);
+      assert.equal(typing.state, TypingState.TYPING);
+      await reader.conn.close();
     });
 
     await t.step("strangers cannot message each other", async () => {
