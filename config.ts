@@ -39,6 +39,7 @@ export interface NodeConfig {
   readonly outboundBytes: number;
   readonly accessTtlSec: number;
   readonly requireFriends: boolean;
+  readonly presenceGraceMs: number;
 }
 
 interface Setting {
@@ -183,6 +184,15 @@ const SETTINGS: Record<string, Setting> = {
     kind: "bool",
     fallback: () => "true",
   },
+  "presence-grace-ms": {
+    env: "FLASH_PRESENCE_GRACE_MS",
+    help:
+      "how long a user's last device may be gone before friends see them offline (default 5000)",
+    kind: "int",
+    min: 0,
+    max: 600_000,
+    fallback: () => 5000,
+  },
   "access-ttl-sec": {
     env: "FLASH_ACCESS_TTL_SEC",
     help: "access token lifetime (default 900)",
@@ -270,6 +280,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     outboundBytes: read("outbound-bytes") as number,
     accessTtlSec: read("access-ttl-sec") as number,
     requireFriends: read("require-friends") === "true",
+    presenceGraceMs: read("presence-grace-ms") as number,
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RangeError("Invalid TLS settings: give both --tls-cert and --tls-key, or neither");

@@ -13,8 +13,8 @@ import {
   chatNotifyHandler,
   CONVERSATION_KIND,
   conversationFactory,
-  createUser,
   USER_KIND,
+  userFactory,
   type UserMessage,
 } from "./actors/mod.ts";
 import { firstHttpHandler, Gateway, httpApi, httpChatApi } from "./gateway/mod.ts";
@@ -53,7 +53,11 @@ export async function setup(
     : undefined;
   const messages = new SqliteMessageStore(db);
   const friends = new SqliteFriendStore(db);
-  system.register(USER_KIND, { virtual: true, idleMs: 600_000, create: createUser });
+  system.register(USER_KIND, {
+    virtual: true,
+    idleMs: 600_000,
+    create: userFactory({ friends, offlineGraceMs: config.presenceGraceMs }),
+  });
   system.register(CONVERSATION_KIND, {
     virtual: true,
     idleMs: 300_000,

@@ -71,10 +71,11 @@ export {
   type ConversationMessage,
 } from "./conversation_actor.ts";
 export {
-  /** Creates a user actor (live devices of one user; pushes fan out to them). */
-  createUser,
   MAX_SESSIONS_PER_USER,
   USER_KIND,
+  type UserDeps,
+  /** User actor factory (live devices of one user, presence; pushes fan out to them). */
+  userFactory,
   type UserMessage,
 } from "./user_actor.ts";
 export type { PushMessage, ReplyTo } from "./frames.ts";

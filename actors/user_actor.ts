@@ -6,9 +6,13 @@
  * @module
  */
 
-import { CloseCode, FrameKind, u64 } from "../protocol/mod.ts";
+import { CloseCode, FrameKind, PresenceStatus, u64 } from "../protocol/mod.ts";
 import type { Actor, ActorContext, ActorRef, BoundRef } from "../runtime/mod.ts";
-import type { StoredMessage, WatermarkKind } from "../services/mod.ts";
+import { virtualRef } from "../runtime/mod.ts";
+import type { FriendStore, StoredMessage, WatermarkKind } from "../services/mod.ts";
+
+/** Friends told about one presence change (the store's largest page). */
+const MAX_FRIENDS_PAGE = 500;
 import { messageNotify, type PushMessage, receiptNotify } from "./frames.ts";
 
 /** The user actor's messages. */
@@ -35,7 +39,18 @@ export type UserMessage =
     readonly userId: string;
     readonly state: number;
   }
-  /** How many devices are online (tests, presence later). */
+  /** A friend came online or went offline. */
+  | {
+    readonly type: "presence";
+    readonly userId: string;
+    readonly online: boolean;
+    readonly lastSeenMs: number;
+  }
+  /** Internal: the offline grace period that started at `epoch` ended. */
+  | { readonly type: "graceOver"; readonly epoch: number }
+  /** Whether this user is online (any live device). */
+  | { readonly type: "online" }
+  /** How many devices are online. */
   | { readonly type: "sessions" };
 
 /**
@@ -47,18 +62,72 @@ export const MAX_SESSIONS_PER_USER = 256;
 /** The user actor's kind options. */
 export const USER_KIND = "user";
 
-/** Creates a user actor. */
-export function createUser(_ref: ActorRef): Actor<UserMessage> {
+/** What user actors need. */
+export interface UserDeps {
+  /** Friends to tell about presence changes (read at each change: never stale). */
+  readonly friends: Pick<FriendStore, "friendsOf">;
+  /**
+   * How long the last device may be gone before friends see the user offline, so a quick
+   * reconnect does not flap. Default 5000 ms.
+   */
+  readonly offlineGraceMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Creates user actors bound to `deps` (the kind's factory).
+ *
+ * Presence: online from the first live device; offline once the last one has been gone for
+ * the grace period. Friends are told each change (`PresenceNotify` to their devices); a
+ * blocked user is not a friend, so blocks hide presence.
+ */
+export function userFactory(deps: UserDeps): (ref: ActorRef) => Actor<UserMessage> {
+  const grace = deps.offlineGraceMs ?? 5000;
+  const now = deps.now ?? Date.now;
+  return (ref) => createUser(ref, deps.friends, grace, now);
+}
+
+function createUser(
+  ref: ActorRef,
+  friendStore: Pick<FriendStore, "friendsOf">,
+  graceMs: number,
+  now: () => number,
+): Actor<UserMessage> {
+  const userId = (ref as { id: string }).id;
   /** Connection key -> connection, in attach order. */
   const sessions = new Map<string, { conn: BoundRef; deviceId: string }>();
+  let online = false;
+  /** Bumped by every attach/detach: a grace timer from an older epoch is void. */
+  let epoch = 0;
+  let graceTimer: ReturnType<typeof setTimeout> | undefined;
+  const announce = async (ctx: ActorContext, isOnline: boolean) => {
+    online = isOnline;
+    const page = await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE });
+    for (const friend of page.friends) {
+      ctx.tell<UserMessage>(virtualRef(USER_KIND, friend.userId), {
+        type: "presence",
+        userId,
+        online: isOnline,
+        lastSeenMs: now(),
+      });
+    }
+  };
   const key = (conn: BoundRef) => `${conn.node}/${conn.worker}/${conn.local}`;
   const push = (ctx: ActorContext, message: PushMessage) => {
     for (const { conn } of sessions.values()) ctx.tell(conn, message);
   };
   return {
-    receive(message, ctx) {
+    stopped() {
+      clearTimeout(graceTimer);
+    },
+    // Live connections and a pending offline announcement exist only here: stay resident.
+    canPassivate: () => sessions.size === 0 && graceTimer === undefined,
+    async receive(message, ctx) {
       switch (message.type) {
         case "attach": {
+          epoch++;
+          clearTimeout(graceTimer);
+          graceTimer = undefined;
           // A device connects once: a new connection with the same device id replaces the
           // older one (a reconnect that raced its own stale socket, or a second login).
           for (const [k, s] of sessions) {
@@ -72,6 +141,7 @@ export function createUser(_ref: ActorRef): Actor<UserMessage> {
             }
           }
           sessions.set(key(message.conn), { conn: message.conn, deviceId: message.deviceId });
+          if (!online) await announce(ctx, true);
           if (sessions.size > MAX_SESSIONS_PER_USER) {
             const [oldest, entry] = sessions.entries().next().value!;
             sessions.delete(oldest);
@@ -84,8 +154,37 @@ export function createUser(_ref: ActorRef): Actor<UserMessage> {
           return sessions.size;
         }
         case "detach":
-          sessions.delete(key(message.conn));
+          if (!sessions.delete(key(message.conn))) return sessions.size;
+          if (sessions.size === 0 && online) {
+            const mine = ++epoch;
+            clearTimeout(graceTimer);
+            graceTimer = setTimeout(
+              () => ctx.schedule({ type: "graceOver", epoch: mine }),
+              graceMs,
+            );
+          }
           return sessions.size;
+        case "graceOver":
+          if (message.epoch !== epoch) return undefined;
+          graceTimer = undefined;
+          if (sessions.size === 0 && online) await announce(ctx, false);
+          return undefined;
+        case "presence":
+          push(ctx, {
+            type: "push",
+            frame: {
+              id: u64(0),
+              kind: FrameKind.NOTIFY,
+              presenceNotify: {
+                userId: message.userId,
+                status: message.online ? PresenceStatus.ONLINE : PresenceStatus.OFFLINE,
+                lastSeenMs: u64(message.lastSeenMs),
+              },
+            },
+          });
+          return undefined;
+        case "online":
+          return online;
         case "deliver":
           push(ctx, messageNotify(message.message));
           return undefined;

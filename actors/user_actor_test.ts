@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ActorSystem, type BoundRef, virtualRef } from "../runtime/mod.ts";
 import type { StoredMessage } from "../services/mod.ts";
-import { createUser, type UserMessage } from "./user_actor.ts";
+import { userFactory, type UserMessage } from "./user_actor.ts";
 
 function setup() {
   const system = new ActorSystem();
@@ -14,7 +14,8 @@ function setup() {
       },
     }),
   });
-  system.register(USER, { virtual: true, create: createUser });
+  const friendsOf = () => Promise.resolve({ friends: [], hasMore: false });
+  system.register(USER, { virtual: true, create: userFactory({ friends: { friendsOf } }) });
   return { system, got, user: virtualRef<UserMessage>(USER, "42") };
 }
 const USER = "user";

@@ -25,7 +25,10 @@ export interface HttpApiDeps {
 }
 
 /** Result of reading a JSON body: the object, or the error response to send. */
-type JsonBody = { ok: true; value: Record<string, unknown> } | { ok: false; response: Response };
+export type JsonBody = { ok: true; value: Record<string, unknown> } | {
+  ok: false;
+  response: Response;
+};
 
 /**
  * Builds the API's request handler; it returns `undefined` for paths it does not serve.
@@ -118,14 +121,15 @@ function text(value: unknown): string {
   return typeof value === "string" ? value : "";
 }
 
-function bearer(request: Request): string | undefined {
+/** The token of an `Authorization: Bearer <token>` header, if there is one. */
+export function bearer(request: Request): string | undefined {
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   return match?.[1];
 }
 
 /** Reads a JSON object body within {@link MAX_JSON_BODY}, never buffering more. */
-async function readJson(request: Request): Promise<JsonBody> {
+export async function readJson(request: Request): Promise<JsonBody> {
   const type = request.headers.get("content-type") ?? "";
   if (!type.toLowerCase().startsWith("application/json")) {
     return {

@@ -76,6 +76,11 @@ export interface Actor<M = unknown> {
   stopped?(ctx: ActorContext, reason: StopReason): void | Promise<void>;
   /** Runs on the fresh instance after a crash, before `started`. */
   restarting?(ctx: ActorContext, error: unknown, attempt: number): void | Promise<void>;
+  /**
+   * Asked before an idle or LRU passivation; `false` keeps the actor resident (e.g. it holds
+   * live connections that a reactivation could not rebuild). Default: may passivate.
+   */
+  canPassivate?(ctx: ActorContext): boolean;
   /** A message this actor sent was rejected or could not be delivered. */
   undelivered?(ctx: ActorContext, message: Undelivered): void | Promise<void>;
 }

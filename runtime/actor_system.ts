@@ -614,12 +614,14 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       case "passivate":
         cell.passivating = false;
         // New work arrived after the request: the actor is not idle after all.
-        if (cell.mailbox.userSize > 0 && !this.#closed) {
+        // The actor may also hold something that must not be dropped (live sessions).
+        const refused = body.reason !== "requested" && cell.actor?.canPassivate?.(cell) === false;
+        if ((cell.mailbox.userSize > 0 || refused) && !this.#closed) {
           // The sweep took the cell off the wheel to ask for this; put it back, or the
           // actor would never be passivated for idleness again. (An eviction left its
           // idle entry in place.)
           if (body.reason === "idle") {
-            this.#wheel.schedule(cell, cell.lastActive + cell.kind.idleMs);
+            this.#wheel.schedule(cell, Math.max(cell.lastActive, this.#now) + cell.kind.idleMs);
           }
           return true;
         }

@@ -340,3 +340,30 @@ Deno.test("ActorSystem counts idle time of a virtual actor from the end of its l
   await clock.advanceAsync(200);
   assert.equal(system.isResident(ref), false);
 });
+
+Deno.test("ActorSystem keeps an idle virtual actor whose canPassivate() says no", async () => {
+  const clock = new FakeClock();
+  const system = new ActorSystem({ clock, sweepMs: 100 });
+  let holding = true;
+  let stops = 0;
+  system.register<string>("holder", {
+    virtual: true,
+    idleMs: 1000,
+    create: () => ({
+      receive: () => undefined,
+      canPassivate: () => !holding,
+      stopped: () => void stops++,
+    }),
+  });
+  const ref = virtualRef("holder", "h");
+  system.tell(ref, "hi");
+  await system.idle();
+  await clock.advanceAsync(5000);
+  assert.equal(stops, 0);
+  assert.ok(system.isResident(ref));
+  holding = false;
+  await clock.advanceAsync(3000);
+  assert.equal(stops, 1);
+  assert.equal(system.isResident(ref), false);
+  await system.shutdown();
+});

@@ -1,0 +1,78 @@
+/**
+ * Presence end to end: friends see a user come online and go offline (after a grace
+ * period, so a quick reconnect does not flap); strangers see nothing.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { FlashConnection, type Frame } from "../client/mod.ts";
+import { PresenceStatus } from "../protocol/mod.ts";
+import { openSqlite, SQLITE_MIGRATIONS, SqliteFriendStore } from "../services/mod.ts";
+import { startServer, type TestServer, userTokens } from "./harness.ts";
+
+type Tokens = Awaited<ReturnType<typeof userTokens>>;
+
+async function device(server: TestServer, user: Tokens, deviceId: string) {
+  const conn = new FlashConnection({
+    url: `tcp://127.0.0.1:${server.tcpPort}`,
+    token: user.accessToken,
+    deviceId,
+    reconnect: false,
+  });
+  const notes: Frame[] = [];
+  conn.on("notify", (frame) => notes.push(frame));
+  await conn.connect();
+  return { conn, notes };
+}
+
+function presence(notes: Frame[], userId: string): number[] {
+  return notes.filter((f) => f.body === "presenceNotify" && f.presenceNotify!.userId === userId)
+    .map((f) => f.presenceNotify!.status!);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+Deno.test("presence: friends see online, offline after the grace period, no flap", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "flash-im-presence-e2e-" });
+  const server = await startServer({ dataDir, args: ["--presence-grace-ms", "400"] });
+  try {
+    const dave = await userTokens(server, "dave");
+    const erin = await userTokens(server, "erin");
+    const frank = await userTokens(server, "frank");
+    const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+    const friends = new SqliteFriendStore(db);
+    await friends.request(dave.userId, erin.userId, Date.now());
+    await friends.accept(erin.userId, dave.userId, Date.now());
+    db.close();
+
+    const watcher = await device(server, dave, "dave-phone");
+    const first = await device(server, erin, "erin-phone");
+    const stranger = await device(server, frank, "frank-phone");
+    await sleep(200);
+    assert.deepEqual(presence(watcher.notes, erin.userId), [PresenceStatus.ONLINE]);
+    assert.deepEqual(presence(watcher.notes, frank.userId), [], "strangers' presence is private");
+
+    // A quick reconnect inside the grace period: no OFFLINE, no second ONLINE.
+    await first.conn.close();
+    const second = await device(server, erin, "erin-phone");
+    await sleep(800);
+    assert.deepEqual(presence(watcher.notes, erin.userId), [PresenceStatus.ONLINE]);
+
+    // Gone for good: OFFLINE once the grace period has passed.
+    await second.conn.close();
+    await sleep(200);
+    assert.deepEqual(presence(watcher.notes, erin.userId), [PresenceStatus.ONLINE]);
+    const deadline = Date.now() + 5000;
+    while (presence(watcher.notes, erin.userId).length < 2 && Date.now() < deadline) {
+      await sleep(20);
+    }
+    assert.deepEqual(presence(watcher.notes, erin.userId), [
+      PresenceStatus.ONLINE,
+      PresenceStatus.OFFLINE,
+    ]);
+    await Promise.all([watcher.conn.close(), stranger.conn.close()]);
+  } finally {
+    await server.stop("SIGKILL");
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
