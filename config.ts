@@ -40,6 +40,8 @@ export interface NodeConfig {
   readonly accessTtlSec: number;
   readonly requireFriends: boolean;
   readonly presenceGraceMs: number;
+  /** Seed demo users who are friends (see `seedDemo` in main.ts). */
+  readonly demo: boolean;
 }
 
 interface Setting {
@@ -184,6 +186,12 @@ const SETTINGS: Record<string, Setting> = {
     kind: "bool",
     fallback: () => "true",
   },
+  demo: {
+    env: "FLASH_DEMO",
+    help: "seed demo users alice, bob and carol (friends; password demo-password): true | false",
+    kind: "bool",
+    fallback: () => "false",
+  },
   "presence-grace-ms": {
     env: "FLASH_PRESENCE_GRACE_MS",
     help:
@@ -281,6 +289,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     accessTtlSec: read("access-ttl-sec") as number,
     requireFriends: read("require-friends") === "true",
     presenceGraceMs: read("presence-grace-ms") as number,
+    demo: read("demo") === "true",
   };
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RangeError("Invalid TLS settings: give both --tls-cert and --tls-key, or neither");

@@ -47,3 +47,26 @@ Deno.test("deno task start runs main.ts with NODE_V8_FLAGS (tests and benches us
   const json = JSON.parse(await Deno.readTextFile(new URL("./deno.json", import.meta.url)));
   assert.match(json.tasks.start.command, new RegExp(`--v8-flags=${NODE_V8_FLAGS} main\\.ts$`));
 });
+
+Deno.test("seedDemo() makes the demo users friends, and running it twice changes nothing", async () => {
+  const { seedDemo, DEMO_USERS } = await import("./main.ts");
+  const { openSqlite, SQLITE_MIGRATIONS, SqliteFriendStore, SqliteUserStore } = await import(
+    "./services/mod.ts"
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    await seedDemo(dir);
+    await seedDemo(dir);
+    const db = openSqlite(`${dir}/flash-im.db`, SQLITE_MIGRATIONS);
+    const users = new SqliteUserStore(db);
+    const friends = new SqliteFriendStore(db);
+    const ids = await Promise.all(DEMO_USERS.map(async (n) => (await users.byUsername(n))!.id));
+    assert.equal(new Set(ids).size, 3);
+    assert.ok(await friends.areFriends(ids[0]!, ids[1]!));
+    assert.ok(await friends.areFriends(ids[1]!, ids[2]!));
+    assert.equal((await friends.friendsOf(ids[0]!, { limit: 10 })).friends.length, 2);
+    db.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

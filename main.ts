@@ -8,7 +8,48 @@
 import { join } from "node:path";
 import { HelpRequested, type NodeConfig, parseConfig, usage } from "./config.ts";
 import { jsonLogger, NodeHost } from "./runtime/mod.ts";
-import { loadOrCreateSigningKeys, openSqlite, SQLITE_MIGRATIONS } from "./services/mod.ts";
+import {
+  hashPassword,
+  loadOrCreateSigningKeys,
+  openSqlite,
+  SQLITE_MIGRATIONS,
+  SqliteFriendStore,
+  SqliteUserStore,
+} from "./services/mod.ts";
+
+/** The demo accounts `--demo true` seeds: friends with each other. */
+export const DEMO_USERS = ["alice", "bob", "carol"] as const;
+/** Their password (demo only: never use seeded accounts outside a local try-out). */
+export const DEMO_PASSWORD = "demo-password";
+
+/** Creates the demo users (if missing) and makes them friends with each other. Idempotent. */
+export async function seedDemo(dataDir: string): Promise<void> {
+  const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+  try {
+    const users = new SqliteUserStore(db);
+    const friends = new SqliteFriendStore(db);
+    const ids: string[] = [];
+    for (const name of DEMO_USERS) {
+      const existing = await users.byUsername(name);
+      if (existing) ids.push(existing.id);
+      else {
+        const created = await users.create(name, await hashPassword(DEMO_PASSWORD));
+        if (!created.ok) throw new Error(`Cannot seed demo user ${name}: ${created.reason}`);
+        ids.push(created.user.id);
+      }
+    }
+    const now = Date.now();
+    for (let i = 0; i < ids.length; i++) {
+      for (let j = i + 1; j < ids.length; j++) {
+        if (await friends.areFriends(ids[i]!, ids[j]!)) continue;
+        await friends.request(ids[i]!, ids[j]!, now);
+        await friends.accept(ids[j]!, ids[i]!, now);
+      }
+    }
+  } finally {
+    db.close();
+  }
+}
 
 /** Refuses a port another process holds (even one that also uses `reusePort`). */
 function checkPortFree(hostname: string, port: number, name: string): void {
@@ -25,6 +66,7 @@ async function prepare(config: NodeConfig): Promise<void> {
   // Migrate once here so workers open an up-to-date store; they check it again anyway.
   openSqlite(join(config.dataDir, "flash-im.db"), SQLITE_MIGRATIONS).close();
   await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
+  if (config.demo) await seedDemo(config.dataDir);
   for (const file of [config.tlsCert, config.tlsKey]) {
     if (file === undefined) continue;
     try {
@@ -94,6 +136,9 @@ async function main(): Promise<void> {
     [
       `flash-im node ${host.node} running with ${host.workers} workers (Ctrl-C stops it)`,
       ...listenLines(config),
+      ...(config.demo
+        ? [`  demo  users ${DEMO_USERS.join(", ")} (friends), password "${DEMO_PASSWORD}"`]
+        : []),
     ].join("\n"),
   );
 }
