@@ -42,7 +42,7 @@ export interface ChatIdentity {
 export interface ChatHandlerOptions {
   readonly friends: Pick<FriendStore, "areFriends" | "isBlocked">;
   /** Reads for sync and history (reads need no single writer: the store answers them). */
-  readonly messages: Pick<MessageStore, "changesSince" | "page" | "load">;
+  readonly messages: Pick<MessageStore, "changesSince" | "page" | "load" | "ensureDirect">;
   /** 1:1 messages only between friends (default true); blocks always apply. */
   readonly requireFriends?: boolean;
 }
@@ -61,6 +61,8 @@ export function chatHandler(
   options: ChatHandlerOptions,
 ): (identity: ChatIdentity, frame: Frame, ctx: ActorContext) => Promise<Answer> {
   const requireFriends = options.requireFriends ?? true;
+  /** Direct conversations this worker has seen exist (bounded; cleared when full). */
+  const known = new Set<string>();
   return async (identity, frame, ctx) => {
     const replyTo = { conn: ctx.self as BoundRef, requestId: u64ToString(frame.id) };
     switch (frame.body) {
@@ -99,6 +101,14 @@ export function chatHandler(
         if (content === undefined) return refuse(ErrorCode.ContentTypeUnsupported);
         const policy = await sendPolicy(me, peer);
         if (!policy.allowed) return refuse(policy.code, policy.reason);
+        // Only a permitted send creates a conversation (receipts and pulls never do, so
+        // nobody can plant empty conversations in a stranger's list).
+        if (!known.has(conversationId)) {
+          const ensured = await options.messages.ensureDirect(me, peer, Date.now());
+          if (!ensured.ok) return refuse(ErrorCode.UserNotFound, "No such user");
+          if (known.size >= KNOWN_CONVERSATIONS) known.clear();
+          known.add(conversationId);
+        }
         ctx.tell<ConversationMessage>(virtualRef("conv", conversationId), {
           type: "send",
           senderId: me,
@@ -192,6 +202,9 @@ export function chatHandler(
     return { allowed: true };
   }
 }
+
+/** How many existing conversation ids a handler remembers before starting over. */
+const KNOWN_CONVERSATIONS = 10_000;
 
 /** Default and largest pages of sync and history answers (the store clamps as well). */
 const SYNC_PAGE = { fallback: 100, max: 500 } as const;

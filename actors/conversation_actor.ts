@@ -16,6 +16,7 @@ import {
   type ConversationEffect,
   type ConversationInput,
   type ConversationState,
+  ConversationStatus,
   createConversationState,
   type SendPolicy,
   stepConversation,
@@ -27,7 +28,7 @@ export const CONVERSATION_KIND = "conv";
 
 /** What the conversation actor needs. */
 export interface ConversationDeps {
-  readonly store: Pick<MessageStore, "load" | "ensureDirect" | "appendBatch" | "setWatermark">;
+  readonly store: Pick<MessageStore, "load" | "appendBatch" | "setWatermark">;
   readonly logger: Logger;
   readonly now?: () => number;
 }
@@ -160,6 +161,10 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           }
           return;
         case "passivate":
+          // A missing conversation stays resident and refuses (ConversationNotFound) until
+          // a send finds it created: stopping would hand queued messages to a new
+          // activation that finds it missing again, round and round.
+          if (effect.reason === "not_found") return;
           deps.logger.log("info", "Conversation passivates", {
             conversation: id,
             reason: effect.reason,
@@ -178,43 +183,55 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
     };
     return {
       async started(ctx) {
-        let record = await deps.store.load(id);
-        if (record === undefined && id.startsWith("d:")) {
-          const [, a, b] = id.split(":");
-          const ensured = await deps.store.ensureDirect(a!, b!, now());
-          if (ensured.ok) record = await deps.store.load(id);
-        }
+        // Conversations are created by the chat handler on a permitted send. A missing one
+        // stays resident refusing with ConversationNotFound; a send makes it look again.
+        const record = await deps.store.load(id);
         run(ctx, { type: "loaded", now: now(), record });
       },
       receive(message, ctx) {
         const m = message as ConversationMessage | Completion;
-        switch (m.type) {
-          case "completion":
-            run(ctx, m.input);
-            return;
-          case "send":
-            run(ctx, {
-              type: "send",
-              now: now(),
-              senderId: m.senderId,
-              clientMsgId: m.clientMsgId,
-              content: m.content,
-              replyTo: m.replyTo,
-              policy: m.policy,
-            });
-            return;
-          case "watermark":
-            run(ctx, {
-              type: "watermark",
-              now: now(),
-              userId: m.userId,
-              kind: m.kind,
-              seq: m.seq,
-              replyTo: m.replyTo,
-            });
-            return;
+        if (m.type === "send" && state.status === ConversationStatus.Missing) {
+          // The chat handler creates a conversation before its first send: look again
+          // (an async turn only in this rare case; the hot path stays synchronous).
+          return deps.store.load(id).then((record) => {
+            if (record !== undefined) {
+              state = createConversationState(id);
+              run(ctx, { type: "loaded", now: now(), record });
+            }
+            handle(ctx, m);
+          });
         }
+        handle(ctx, m);
+        return undefined;
       },
     };
+    function handle(ctx: ActorContext, m: ConversationMessage | Completion): void {
+      switch (m.type) {
+        case "completion":
+          run(ctx, m.input);
+          return;
+        case "send":
+          run(ctx, {
+            type: "send",
+            now: now(),
+            senderId: m.senderId,
+            clientMsgId: m.clientMsgId,
+            content: m.content,
+            replyTo: m.replyTo,
+            policy: m.policy,
+          });
+          return;
+        case "watermark":
+          run(ctx, {
+            type: "watermark",
+            now: now(),
+            userId: m.userId,
+            kind: m.kind,
+            seq: m.seq,
+            replyTo: m.replyTo,
+          });
+          return;
+      }
+    }
   };
 }

@@ -184,6 +184,16 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
         .then(() => undefined, (e) => e);
       assert.ok(refused instanceof ServerError, String(refused));
       assert.equal(refused.code, ErrorCode.NotFriends);
+      // Nor plant an empty conversation in someone's list with a receipt.
+      const ids = [BigInt(carol.userId), BigInt(bob.userId)].sort((x, y) => (x < y ? -1 : 1));
+      const planted = await stranger.conn.request({
+        readReceipt: { conversationId: `d:${ids[0]}:${ids[1]}`, upToSeq: u64(5) },
+      }).then(() => undefined, (e) => e);
+      assert.ok(planted instanceof ServerError, String(planted));
+      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+      const list = await new SqliteMessageStore(db).conversationsOf(bob.userId, { limit: 10 });
+      db.close();
+      assert.equal(list.conversations.length, 1, "only the conversation with alice exists");
       await stranger.conn.close();
     });
 
