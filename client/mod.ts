@@ -38,6 +38,19 @@
  */
 
 export { connect, FlashConnection } from "./connection.ts";
+export { ChatClient } from "./chat_client.ts";
+export type {
+  ChatClientEvents,
+  ChatClientOptions,
+  ChatClientState,
+  ChatMessageEvent,
+  ChatPresenceEvent,
+  ChatReceiptEvent,
+  ChatSendOptions,
+  ChatSendResult,
+  ChatTarget,
+  ChatTypingEvent,
+} from "./chat_client.ts";
 export type {
   CloseEvent,
   ConnectionEvents,

@@ -611,7 +611,7 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
       case "stop":
         this.#stopCell(cell, this.#closed ? "shutdown" : "stopped");
         return false;
-      case "passivate":
+      case "passivate": {
         cell.passivating = false;
         // New work arrived after the request: the actor is not idle after all.
         // The actor may also hold something that must not be dropped (live sessions).
@@ -627,6 +627,7 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
         }
         this.#stopCell(cell, "passivated");
         return false;
+      }
       case "self":
         return true; // unwrapped in #runSlice; never reaches here
       case "undelivered": {
