@@ -64,7 +64,7 @@ Deno.test("bench exits 2 on an unknown suite and lists the known ones", async ()
 });
 
 Deno.test("parseBenchArgs() runs every suite by default and rejects unknown flags", () => {
-  assert.deepEqual(parseBenchArgs([]).suites, ["runtime", "connections"]);
+  assert.deepEqual(parseBenchArgs([]).suites, ["runtime", "connections", "messages"]);
   assert.equal(parseBenchArgs(["runtime", "--quick"]).quick, true);
   assert.equal(parseBenchArgs(["--json", "x.json"]).json, "x.json");
   assert.throws(() => parseBenchArgs(["--fast"]), /fast/);

@@ -20,6 +20,7 @@ import { formatTable, type Suite, type SuiteFlags, type SuiteResult, timestamp }
 export const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   runtime: async () => (await import("./runtime.ts")).runtimeSuite,
   connections: async () => (await import("./connections.ts")).connectionsSuite,
+  messages: async () => (await import("./messages.ts")).messagesSuite,
 };
 
 /** Flags of one suite only: the suite they belong to, the value's shape, the help line. */

@@ -1,0 +1,493 @@
+/**
+ * The `messages` suite: 1:1 message throughput and latency through one flash-im node
+ * (embedded store: every message is durable before its `SendAck`), next to a raw Deno TCP
+ * relay (`raw_relay_server.ts`: length-prefixed frames relayed to the partner's socket, no
+ * store, no auth) measured in the same run with the same generator code
+ * (`msg_generator.ts`), pair count, window and duration.
+ *
+ * P pairs (100 connections by default), each client sending to its partner (both ways):
+ * 1. saturation: every client keeps W sends in flight for D seconds → acked msgs/s (acks
+ *    received within D) and delivered msgs/s (partner `MessageNotify`s within D);
+ * 2. fixed rate: half of flash-im's delivered saturation rate, offered open-loop for D
+ *    seconds (the raw relay gets the same offered rate) → send → receive latency
+ *    percentiles; sender and recipient live in the same generator process (same clock).
+ * After each phase a bounded drain waits for every send's answer and every acked message's
+ * delivery: acked - delivered after it is the lost count (must be 0).
+ *
+ * Before the phases each pair sends one unmeasured message, so its conversation exists.
+ *
+ * Server CPU = CPU time of the server process (utime + stime, `/proc/<pid>/stat`) over the
+ * phase / wall time, in cores; RSS = `VmRSS` after the saturation phase.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { startServer, userTokens } from "../tests/harness.ts";
+import { NODE_FLAGS } from "./_conn_servers.ts";
+import { readRss } from "./_proc.ts";
+import type { GeneratorClient, PhaseCommand, PhaseReport } from "./msg_generator.ts";
+import {
+  Better,
+  machineInfo,
+  type Metric,
+  metric,
+  percentile,
+  type Suite,
+  type SuiteOptions,
+  type SuiteResult,
+} from "./report.ts";
+import { NODE_V8_FLAGS } from "../config.ts";
+
+/** Sizes of one run. */
+export interface MessagesParams {
+  readonly pairs: number;
+  readonly window: number;
+  readonly seconds: number;
+  readonly generators: number;
+  readonly workers: number;
+  readonly drainMs: number;
+}
+
+const FULL: MessagesParams = {
+  pairs: 50,
+  window: 16,
+  seconds: 5,
+  generators: 1,
+  workers: navigator.hardwareConcurrency,
+  drainMs: 20_000,
+};
+const QUICK: MessagesParams = { ...FULL, pairs: 5, seconds: 1, workers: 2 };
+
+/** The parameters for `options`. */
+export function messagesParams(options: Pick<SuiteOptions, "quick">): MessagesParams {
+  return options.quick ? QUICK : FULL;
+}
+
+const GENERATOR = new URL("./msg_generator.ts", import.meta.url).pathname;
+const RAW_RELAY = new URL("./raw_relay_server.ts", import.meta.url).pathname;
+
+/**
+ * CPU time process `pid` used so far, ms: utime + stime of `/proc/<pid>/stat` (10 ms ticks;
+ * unlike per-thread schedstat sums, it keeps the time of threads that already exited).
+ */
+export async function readStatCpuMs(pid: number): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** A child process that talks JSON lines on stdin/stdout. */
+class LineProcess implements AsyncDisposable {
+  readonly #process: Deno.ChildProcess;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #reader: ReadableStreamDefaultReader<string>;
+  #buffered = "";
+  #errText = "";
+  readonly #errDone: Promise<void>;
+
+  constructor(args: string[]) {
+    this.#process = new Deno.Command(Deno.execPath(), {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    this.#stdin = this.#process.stdin.getWriter();
+    this.#reader = this.#process.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    this.#errDone = this.#process.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({
+        write: (chunk) => void (this.#errText = (this.#errText + chunk).slice(-65536)),
+      }),
+    ).catch(() => {});
+  }
+
+  get pid(): number {
+    return this.#process.pid;
+  }
+
+  /** The next stdout line, or throws after `timeoutMs` or at EOF. */
+  async line(timeoutMs: number): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#buffered.includes("\n")) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`No answer in ${timeoutMs} ms: ${this.#errText.trim()}`)),
+          Math.max(0, deadline - Date.now()),
+        );
+      });
+      try {
+        const { value, done } = await Promise.race([this.#reader.read(), timeout]);
+        if (done) throw new Error(`Process exited: ${this.#errText.trim() || "no output"}`);
+        this.#buffered += value;
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    const nl = this.#buffered.indexOf("\n");
+    const line = this.#buffered.slice(0, nl);
+    this.#buffered = this.#buffered.slice(nl + 1);
+    return line;
+  }
+
+  async send(line: string): Promise<void> {
+    await this.#stdin.write(new TextEncoder().encode(line + "\n"));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#process.kill("SIGKILL");
+    } catch { /* gone */ }
+    await this.#stdin.close().catch(() => {});
+    await this.#reader.cancel().catch(() => {});
+    await this.#process.status;
+    await this.#errDone;
+  }
+}
+
+/** One phase over all generators, with the server's CPU over it. */
+export interface PhaseResult {
+  readonly sent: number;
+  readonly acked: number;
+  readonly delivered: number;
+  readonly failed: number;
+  /** acked - delivered after the drain. */
+  readonly lost: number;
+  readonly ackedRate: number;
+  readonly deliveredRate: number;
+  readonly latency?: { p50: number; p95: number; p99: number; max: number; count: number };
+  readonly serverCpuCores: number;
+  readonly generatorCpuCores: number;
+  readonly errors: Readonly<Record<string, number>>;
+}
+
+/** What one server (flash-im or raw) measured. */
+export interface ServerRun {
+  readonly saturate: PhaseResult;
+  readonly rate: PhaseResult;
+  readonly offeredRate: number;
+  readonly rssBytes: number;
+}
+
+async function runPhase(
+  generators: readonly LineProcess[],
+  serverPid: number,
+  command: (g: number) => PhaseCommand,
+  timeoutMs: number,
+): Promise<PhaseResult> {
+  const cpu0 = await readStatCpuMs(serverPid);
+  const t0 = performance.now();
+  await Promise.all(generators.map((g, i) => g.send(JSON.stringify(command(i)))));
+  const reports = await Promise.all(
+    generators.map(async (g) => JSON.parse(await g.line(timeoutMs)) as PhaseReport),
+  );
+  const wall = performance.now() - t0;
+  const cpu = (await readStatCpuMs(serverPid)) - cpu0;
+  const sum = (f: (r: PhaseReport) => number) => reports.reduce((a, r) => a + f(r), 0);
+  const windowS = Math.max(...reports.map((r) => r.windowMs)) / 1000;
+  const latencies = Float64Array.from(reports.flatMap((r) => r.latenciesMs)).sort();
+  const errors: Record<string, number> = {};
+  for (const r of reports) {
+    for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] ?? 0) + v;
+  }
+  return {
+    sent: sum((r) => r.sent),
+    acked: sum((r) => r.acked),
+    delivered: sum((r) => r.delivered),
+    failed: sum((r) => r.failed),
+    lost: sum((r) => r.acked - r.delivered),
+    ackedRate: sum((r) => r.ackedInWindow) / windowS,
+    deliveredRate: sum((r) => r.deliveredInWindow) / windowS,
+    latency: latencies.length === 0 ? undefined : {
+      p50: percentile(latencies, 50),
+      p95: percentile(latencies, 95),
+      p99: percentile(latencies, 99),
+      max: latencies[latencies.length - 1]!,
+      count: latencies.length,
+    },
+    serverCpuCores: cpu / wall,
+    generatorCpuCores: sum((r) => r.cpuMs) / wall,
+    errors,
+  };
+}
+
+/** Runs both phases against a server; `offered`: the rate phase's rate, else half of peak. */
+async function measure(
+  p: MessagesParams,
+  mode: "flash" | "raw",
+  port: number,
+  serverPid: number,
+  clients: readonly GeneratorClient[],
+  tmp: string,
+  log: (line: string) => void,
+  offered?: number,
+): Promise<ServerRun> {
+  await using stack = new AsyncDisposableStack();
+  const perGen = Math.ceil(p.pairs / p.generators) * 2;
+  const generators: LineProcess[] = [];
+  for (let g = 0; g * perGen < clients.length; g++) {
+    const spec = join(tmp, `${mode}-gen-${g}.json`);
+    await Deno.writeTextFile(
+      spec,
+      JSON.stringify({ clients: clients.slice(g * perGen, (g + 1) * perGen) }),
+    );
+    generators.push(stack.use(
+      new LineProcess([
+        "run",
+        "--allow-all",
+        GENERATOR,
+        "--mode",
+        mode,
+        "--port",
+        String(port),
+        "--spec",
+        spec,
+      ]),
+    ));
+  }
+  for (const g of generators) {
+    const ready = JSON.parse(await g.line(60_000)) as { type: string };
+    if (ready.type !== "ready") throw new Error(`${mode} generator: ${JSON.stringify(ready)}`);
+  }
+  const timeoutMs = p.seconds * 1000 + p.drainMs + 30_000;
+  const share = (g: number) => clients.slice(g * perGen, (g + 1) * perGen).length / clients.length;
+  log(`${mode}: saturation, ${p.pairs} pairs, window ${p.window}, ${p.seconds} s`);
+  const saturate = await runPhase(generators, serverPid, () => ({
+    phase: "saturate",
+    tag: "sat",
+    window: p.window,
+    seconds: p.seconds,
+    drainMs: p.drainMs,
+  }), timeoutMs);
+  const rssBytes = await readRss(serverPid);
+  log(
+    `${mode}: ${Math.round(saturate.ackedRate)} acked/s, ${
+      Math.round(saturate.deliveredRate)
+    } delivered/s, lost ${saturate.lost}, failed ${saturate.failed}`,
+  );
+  const offeredRate = offered ?? saturate.deliveredRate / 2;
+  log(`${mode}: fixed rate ${Math.round(offeredRate)} msgs/s for ${p.seconds} s`);
+  const rate = await runPhase(generators, serverPid, (g) => ({
+    phase: "rate",
+    tag: "rate",
+    perSecond: offeredRate * share(g),
+    seconds: p.seconds,
+    drainMs: p.drainMs,
+  }), timeoutMs);
+  log(
+    `${mode}: p50 ${rate.latency?.p50.toFixed(2)} ms, p99 ${rate.latency?.p99.toFixed(2)} ms, ` +
+      `lost ${rate.lost}, failed ${rate.failed}`,
+  );
+  return { saturate, rate, offeredRate, rssBytes };
+}
+
+/** What the suite returns: the common result plus both servers' raw numbers. */
+export interface MessagesResult extends SuiteResult {
+  readonly flash: ServerRun;
+  readonly raw: ServerRun;
+  /** Lost (acked, not delivered after the drain) + failed sends, both servers, both phases. */
+  readonly lost: number;
+  readonly failed: number;
+}
+
+async function startRelay(): Promise<LineProcess> {
+  const relay = new LineProcess([
+    "run",
+    "--allow-all",
+    `--v8-flags=${NODE_V8_FLAGS}`,
+    RAW_RELAY,
+    "--port",
+    "0",
+  ]);
+  try {
+    const port = Number((await relay.line(30_000)).match(/^listening (\d+)$/)?.[1]);
+    if (!(port > 0)) throw new Error("raw relay did not start");
+    return Object.assign(relay, { port });
+  } catch (error) {
+    await relay[Symbol.asyncDispose]();
+    throw error;
+  }
+}
+
+async function run(options: SuiteOptions): Promise<MessagesResult> {
+  const p = messagesParams(options);
+  const log = options.progress;
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const tmp = await Deno.makeTempDir({ prefix: "flash-im-bench-msg-" });
+  try {
+    let flash: ServerRun;
+    {
+      const node = await startServer({
+        workers: p.workers,
+        dataDir: join(tmp, "node"),
+        args: [...NODE_FLAGS, "--require-friends", "false"],
+      });
+      await using _node = { [Symbol.asyncDispose]: () => node.stop("SIGKILL").then(() => {}) };
+      log(`registering ${p.pairs * 2} users`);
+      const tag = crypto.randomUUID().slice(0, 8);
+      const clients: GeneratorClient[] = [];
+      for (let i = 0; i < p.pairs * 2; i += 10) {
+        const batch = await Promise.all(
+          Array.from(
+            { length: Math.min(10, p.pairs * 2 - i) },
+            (_, j) => userTokens(node, `msg_${tag}_${i + j}`, `bench-msg-${i + j}`),
+          ),
+        );
+        clients.push(...batch.map((u) => ({ id: u.userId, token: u.accessToken })));
+      }
+      flash = await measure(p, "flash", node.tcpPort, node.process.pid, clients, tmp, log);
+      const problems = node.stderr().split("\n").filter((l) => /"level":"error"/.test(l));
+      if (problems.length > 0) log(`node errors:\n${problems.slice(0, 10).join("\n")}`);
+    }
+    let raw: ServerRun;
+    {
+      await using relay = await startRelay();
+      const clients = Array.from({ length: p.pairs * 2 }, (_, i) => ({ id: String(i + 1) }));
+      raw = await measure(
+        p,
+        "raw",
+        (relay as LineProcess & { port: number }).port,
+        relay.pid,
+        clients,
+        tmp,
+        log,
+        flash.offeredRate,
+      );
+    }
+    const RAW = "raw relay";
+    const m = (
+      name: string,
+      label: string,
+      unit: string,
+      better: Better,
+      f: (r: ServerRun) => number,
+      target?: Metric["target"],
+    ) =>
+      metric({
+        name,
+        label,
+        unit,
+        better,
+        rounds: [f(flash)],
+        baseline: { label: RAW, rounds: [f(raw)] },
+        target,
+      });
+    const lat = (r: ServerRun) => r.rate.latency ?? { p50: NaN, p95: NaN, p99: NaN, max: NaN };
+    const metrics = [
+      m(
+        "saturate.acked",
+        "Acked at saturation",
+        "msgs/s",
+        Better.Higher,
+        (r) => r.saturate.ackedRate,
+      ),
+      m(
+        "saturate.delivered",
+        "Delivered at saturation",
+        "msgs/s",
+        Better.Higher,
+        (r) => r.saturate.deliveredRate,
+        { on: "value", op: ">=", limit: 20_000, text: ">= 20k msgs/s" },
+      ),
+      m(
+        "saturate.server_cpu",
+        "Server CPU at saturation",
+        "cores",
+        Better.Lower,
+        (r) => r.saturate.serverCpuCores,
+      ),
+      m(
+        "saturate.cpu_per_msg",
+        "Server CPU per delivered msg",
+        "µs",
+        Better.Lower,
+        (r) => (r.saturate.serverCpuCores * 1e6) / r.saturate.deliveredRate,
+      ),
+      m(
+        "server.rss",
+        "Server RSS after saturation",
+        "MiB",
+        Better.Lower,
+        (r) => r.rssBytes / 2 ** 20,
+      ),
+      m(
+        "rate.offered",
+        "Delivered at fixed rate (half of peak)",
+        "msgs/s",
+        Better.Higher,
+        (r) => r.rate.deliveredRate,
+      ),
+      m("rate.p50", "Latency p50 at half of peak", "ms", Better.Lower, (r) => lat(r).p50),
+      m("rate.p95", "Latency p95 at half of peak", "ms", Better.Lower, (r) => lat(r).p95),
+      m(
+        "rate.p99",
+        "Latency p99 at half of peak",
+        "ms",
+        Better.Lower,
+        (r) => lat(r).p99,
+        { on: "value", op: "<=", limit: 50, text: "< 50 ms" },
+      ),
+      m("rate.max", "Latency max at half of peak", "ms", Better.Lower, (r) => lat(r).max),
+      m(
+        "rate.server_cpu",
+        "Server CPU at half of peak",
+        "cores",
+        Better.Lower,
+        (r) => r.rate.serverCpuCores,
+      ),
+    ];
+    const phases = [flash.saturate, flash.rate, raw.saturate, raw.rate];
+    const lost = phases.reduce((a, ph) => a + ph.lost, 0);
+    const failed = phases.reduce((a, ph) => a + ph.failed, 0);
+    const cores = (x: number) => x.toFixed(2);
+    const notes = [
+      `${p.pairs} pairs = ${p.pairs * 2} TCP connections, each client sending to its partner ` +
+      `(both ways); saturation: ${p.window} sends in flight per client for ${p.seconds} s; ` +
+      `then open-loop at half of flash-im's delivered peak (${
+        Math.round(flash.offeredRate)
+      } msgs/s; the raw relay gets the same offered rate) for ${p.seconds} s. One round each.`,
+      `flash-im: node with ${p.workers} workers, embedded store (durable before SendAck), ` +
+      `\`--require-friends false\`, rate limit off; clients: \`FlashConnection\` over tcp://. ` +
+      `Delivered = partner's MessageNotify within the window. Raw relay: length-prefixed ` +
+      `frames relayed to the partner's socket plus an ack frame to the sender; no store, no ` +
+      `auth, no protobuf. Both servers with \`--v8-flags=${NODE_V8_FLAGS}\`.`,
+      `Latency: send → partner receive, same generator process (same clock), every message ` +
+      `of the fixed-rate phase (${flash.rate.latency?.count ?? 0} flash-im, ${
+        raw.rate.latency?.count ?? 0
+      } raw).`,
+      `Lost after a bounded drain (${p.drainMs} ms): ${lost}; failed sends: ${failed}${
+        failed > 0 ? ` ${JSON.stringify([flash, raw].map((r) => r.saturate.errors))}` : ""
+      }.`,
+      `Generator CPU (${p.generators} process${p.generators > 1 ? "es" : ""}, ` +
+      `${machineInfo().cores} cores shared with the server): flash-im ` +
+      `${cores(flash.saturate.generatorCpuCores)} cores at saturation, raw ` +
+      `${cores(raw.saturate.generatorCpuCores)}; a saturated generator caps what the server ` +
+      `can show.`,
+    ];
+    return {
+      suite: "messages",
+      startedAt: startedAt.toISOString(),
+      durationMs: performance.now() - t0,
+      quick: options.quick,
+      machine: machineInfo(),
+      params: { ...p },
+      metrics,
+      notes,
+      flash,
+      raw,
+      lost,
+      failed,
+    };
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}
+
+/** The `messages` suite. */
+export const messagesSuite: Suite = {
+  name: "messages",
+  description: "1:1 durable messages: throughput and latency, vs a raw Deno TCP relay",
+  run,
+};
