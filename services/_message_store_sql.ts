@@ -81,7 +81,8 @@ export function prepareMessageStatements(db: DatabaseSync): MessageStatements {
     ),
     insertMember: db.prepare(
       `INSERT INTO conversation_members
-       (conversation_id, user_id, joined_at, delivered_seq, read_seq) VALUES (?, ?, ?, 0, 0)`,
+       (conversation_id, user_id, joined_at, delivered_seq, read_seq) VALUES (?, ?, ?, 0, 0)
+       ON CONFLICT DO NOTHING`,
     ),
     setMember: db.prepare(
       `UPDATE conversation_members SET delivered_seq = ?, read_seq = ?
