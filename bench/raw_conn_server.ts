@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { listenForBench } from "./_raw_server.ts";
 
 /** The byte written to each accepted connection. */
 export const RAW_GREETING = 0x2a;
@@ -30,24 +30,7 @@ async function hold(conn: Deno.Conn): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { host: { type: "string", default: "127.0.0.1" }, port: { type: "string" } },
-    strict: true,
-  });
-  const listener = Deno.listen({ hostname: values.host, port: Number(values.port ?? 0) });
-  const stop = () => Deno.exit(0);
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  // The bench holds our stdin: when it goes away, so do we (no orphan servers).
-  void (async () => {
-    const buffer = new Uint8Array(64);
-    try {
-      while ((await Deno.stdin.read(buffer)) !== null) { /* ignore */ }
-    } catch { /* closed */ }
-    Deno.exit(0);
-  })();
-  console.log(`listening ${(listener.addr as Deno.NetAddr).port}`);
+  const listener = listenForBench();
   let backoff = 10;
   while (true) {
     let conn: Deno.Conn;

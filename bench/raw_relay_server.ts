@@ -16,7 +16,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { listenForBench } from "./_raw_server.ts";
 
 /** Frame kinds. */
 export const RawKind = { Hello: 1, Message: 2, Ack: 3 } as const;
@@ -135,23 +135,7 @@ async function serve(conn: Deno.Conn): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: { host: { type: "string", default: "127.0.0.1" }, port: { type: "string" } },
-    strict: true,
-  });
-  const listener = Deno.listen({ hostname: values.host, port: Number(values.port ?? 0) });
-  const stop = () => Deno.exit(0);
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  void (async () => {
-    const buffer = new Uint8Array(64);
-    try {
-      while ((await Deno.stdin.read(buffer)) !== null) { /* ignore */ }
-    } catch { /* closed */ }
-    Deno.exit(0);
-  })();
-  console.log(`listening ${(listener.addr as Deno.NetAddr).port}`);
+  const listener = listenForBench();
   for await (const conn of listener) {
     conn.setNoDelay(true);
     void serve(conn);
