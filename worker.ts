@@ -13,6 +13,9 @@ import {
   chatNotifyHandler,
   CONVERSATION_KIND,
   conversationFactory,
+  STORE_KIND,
+  STORE_WRITER,
+  storeWriterFactory,
   USER_KIND,
   userFactory,
   type UserMessage,
@@ -58,11 +61,17 @@ export async function setup(
     idleMs: 600_000,
     create: userFactory({ friends, offlineGraceMs: config.presenceGraceMs }),
   });
+  // Every worker can host the store writer; placement activates it on one of them.
+  system.register(STORE_KIND, {
+    virtual: true,
+    capacity: 65_536,
+    create: storeWriterFactory(messages),
+  });
   system.register(CONVERSATION_KIND, {
     virtual: true,
     idleMs: 300_000,
     capacity: 4096,
-    create: conversationFactory({ store: messages, logger: context.logger }),
+    create: conversationFactory({ store: messages, logger: context.logger, writer: STORE_WRITER }),
   });
   const handleRequest = chatHandler({
     friends,

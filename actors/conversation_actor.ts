@@ -10,7 +10,13 @@
 import { FrameKind, u64 } from "../protocol/mod.ts";
 import type { Actor, ActorContext, ActorRef, Logger } from "../runtime/mod.ts";
 import { virtualRef } from "../runtime/mod.ts";
-import type { MessageContent, MessageStore } from "../services/mod.ts";
+import type {
+  AppendResult,
+  MessageContent,
+  MessageStore,
+  SetWatermarkResult,
+} from "../services/mod.ts";
+import type { StoreMessage } from "./store_actor.ts";
 import { errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
 import {
   type ConversationEffect,
@@ -31,7 +37,12 @@ export interface ConversationDeps {
   readonly store: Pick<MessageStore, "load" | "appendBatch" | "setWatermark">;
   readonly logger: Logger;
   readonly now?: () => number;
+  /** The node's store writer; without it the shell writes to `store` itself. */
+  readonly writer?: ActorRef<StoreMessage>;
 }
+
+/** How long a write may take before the conversation treats it as failed. */
+const WRITE_TIMEOUT_MS = 10_000;
 
 /** Messages the conversation actor accepts from connections (through the chat handler). */
 export type ConversationMessage =
@@ -68,7 +79,7 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
     const perform = (ctx: ActorContext, effect: ConversationEffect): void => {
       switch (effect.type) {
         case "persist":
-          deps.store.appendBatch(effect.items, effect.now).then(
+          write<AppendResult[]>(ctx, { type: "append", items: effect.items, now: effect.now }).then(
             (results) => complete(ctx, { type: "persisted", now: now(), results }),
             (error) => {
               deps.logger.log("error", "Message batch not stored", { conversation: id, error });
@@ -119,13 +130,14 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           }
           return;
         case "storeWatermark":
-          deps.store.setWatermark(
-            effect.conversationId,
-            effect.userId,
-            effect.kind,
-            effect.seq,
-            effect.now,
-          )
+          write<SetWatermarkResult>(ctx, {
+            type: "watermark",
+            conversationId: effect.conversationId,
+            userId: effect.userId,
+            kind: effect.kind,
+            seq: effect.seq,
+            now: effect.now,
+          })
             .then(
               (result) =>
                 complete(ctx, {
@@ -172,6 +184,25 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           ctx.stop();
           return;
       }
+    };
+    /**
+     * Writes go to the node's one store writer (see store_actor.ts), or straight to the
+     * store when none is configured (tests). A timed-out ask is reported as a failure; the
+     * store's dedupe and seq checks make that safe even if the write happened.
+     */
+    const write = <R>(ctx: ActorContext, message: StoreMessage): Promise<R> => {
+      if (deps.writer === undefined) {
+        return (message.type === "append"
+          ? deps.store.appendBatch(message.items, message.now)
+          : deps.store.setWatermark(
+            message.conversationId,
+            message.userId,
+            message.kind,
+            message.seq,
+            message.now,
+          )) as Promise<R>;
+      }
+      return ctx.ask<R, StoreMessage>(deps.writer, message, { timeoutMs: WRITE_TIMEOUT_MS });
     };
     const complete = (ctx: ActorContext, input: ConversationInput) => {
       if (!ctx.schedule({ type: "completion", input } satisfies Completion)) {

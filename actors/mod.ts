@@ -79,3 +79,11 @@ export {
   type UserMessage,
 } from "./user_actor.ts";
 export type { PushMessage, ReplyTo } from "./frames.ts";
+export {
+  /** The node's one store writer (`store/main`): message batches and watermarks. */
+  STORE_KIND,
+  STORE_WRITER,
+  type StoreAnswer,
+  type StoreMessage,
+  storeWriterFactory,
+} from "./store_actor.ts";
