@@ -15,14 +15,17 @@ import {
   conversationFactory,
   STORE_KIND,
   STORE_WRITER,
+  type StoreMessage,
   storeWriterFactory,
   USER_KIND,
   userFactory,
   type UserMessage,
+  WriteBatcher,
 } from "./actors/mod.ts";
 import { firstHttpHandler, Gateway, httpApi, httpChatApi } from "./gateway/mod.ts";
 import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from "./runtime/mod.ts";
 import {
+  type AppendResult,
   AuthService,
   loadOrCreateSigningKeys,
   openSqlite,
@@ -61,6 +64,13 @@ export async function setup(
     idleMs: 600_000,
     create: userFactory({ friends, offlineGraceMs: config.presenceGraceMs }),
   });
+  // Group commit: this worker's conversations share one write per event-loop turn, sent
+  // to the node's store writer (a timed-out write is a failure the store makes safe).
+  const batcher = new WriteBatcher((items, now) =>
+    system.ask<AppendResult[], StoreMessage>(STORE_WRITER, { type: "append", items, now }, {
+      timeoutMs: 10_000,
+    })
+  );
   // Every worker can host the store writer; placement activates it on one of them.
   system.register(STORE_KIND, {
     virtual: true,
@@ -71,7 +81,12 @@ export async function setup(
     virtual: true,
     idleMs: 300_000,
     capacity: 4096,
-    create: conversationFactory({ store: messages, logger: context.logger, writer: STORE_WRITER }),
+    create: conversationFactory({
+      store: messages,
+      logger: context.logger,
+      writer: STORE_WRITER,
+      batcher,
+    }),
   });
   const handleRequest = chatHandler({
     friends,

@@ -17,6 +17,7 @@ import type {
   SetWatermarkResult,
 } from "../services/mod.ts";
 import type { StoreMessage } from "./store_actor.ts";
+import type { WriteBatcher } from "./write_batcher.ts";
 import { errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
 import {
   type ConversationEffect,
@@ -39,6 +40,8 @@ export interface ConversationDeps {
   readonly now?: () => number;
   /** The node's store writer; without it the shell writes to `store` itself. */
   readonly writer?: ActorRef<StoreMessage>;
+  /** Merges this worker's appends into one write per event-loop turn (group commit). */
+  readonly batcher?: WriteBatcher;
 }
 
 /** How long a write may take before the conversation treats it as failed. */
@@ -191,6 +194,9 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
      * store's dedupe and seq checks make that safe even if the write happened.
      */
     const write = <R>(ctx: ActorContext, message: StoreMessage): Promise<R> => {
+      if (deps.batcher !== undefined && message.type === "append") {
+        return deps.batcher.append(message.items, message.now) as Promise<R>;
+      }
       if (deps.writer === undefined) {
         return (message.type === "append"
           ? deps.store.appendBatch(message.items, message.now)

@@ -87,3 +87,4 @@ export {
   type StoreMessage,
   storeWriterFactory,
 } from "./store_actor.ts";
+export { MAX_MERGED_ITEMS, WriteBatcher } from "./write_batcher.ts";

@@ -1,0 +1,51 @@
+import assert from "node:assert/strict";
+import type { AppendItem, AppendResult } from "../services/mod.ts";
+import { MAX_MERGED_ITEMS, WriteBatcher } from "./write_batcher.ts";
+
+function item(conversationId: string, seq: number): AppendItem {
+  return {
+    conversationId,
+    seq: BigInt(seq),
+    senderId: "1",
+    clientMsgId: `${conversationId}-${seq}`,
+    content: { type: 1, text: "x" },
+  };
+}
+
+const echo = (items: readonly AppendItem[]): AppendResult[] =>
+  items.map((i) => ({ status: "seq_gap", expectedSeq: i.seq }) as AppendResult);
+
+Deno.test("WriteBatcher merges appends of one turn into one write and splits the results", async () => {
+  const writes: number[] = [];
+  const batcher = new WriteBatcher((items) => {
+    writes.push(items.length);
+    return Promise.resolve(echo(items));
+  });
+  const a = batcher.append([item("d:1:2", 1), item("d:1:2", 2)], 0);
+  const b = batcher.append([item("d:3:4", 7)], 0);
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.deepEqual(writes, [3]);
+  assert.deepEqual(ra.map((r) => (r as { expectedSeq: bigint }).expectedSeq), [1n, 2n]);
+  assert.deepEqual(rb.map((r) => (r as { expectedSeq: bigint }).expectedSeq), [7n]);
+  // A later turn is a new write.
+  await batcher.append([item("d:1:2", 3)], 0);
+  assert.deepEqual(writes, [3, 1]);
+});
+
+Deno.test("WriteBatcher never merges past MAX_MERGED_ITEMS and fails every waiter of a failed write", async () => {
+  const writes: number[] = [];
+  const batcher = new WriteBatcher((items) => {
+    writes.push(items.length);
+    return writes.length === 1
+      ? Promise.resolve(echo(items))
+      : Promise.reject(new Error("disk full"));
+  });
+  const big = Array.from({ length: MAX_MERGED_ITEMS }, (_, i) => item("d:1:2", i + 1));
+  const first = batcher.append(big, 0);
+  const second = batcher.append([item("d:3:4", 1)], 0);
+  const third = batcher.append([item("d:5:6", 1)], 0);
+  assert.equal((await first).length, MAX_MERGED_ITEMS);
+  await assert.rejects(second, /disk full/);
+  await assert.rejects(third, /disk full/);
+  assert.deepEqual(writes, [MAX_MERGED_ITEMS, 2]);
+});
