@@ -45,6 +45,8 @@ export interface ChatHandlerOptions {
   readonly messages: Pick<MessageStore, "changesSince" | "page" | "load" | "ensureDirect">;
   /** 1:1 messages only between friends (default true); blocks always apply. */
   readonly requireFriends?: boolean;
+  /** How long a pair's policy decision is reused (default 1000 ms). */
+  readonly policyTtlMs?: number;
 }
 
 type Answer = FrameInit | typeof DEFERRED | undefined;
@@ -63,6 +65,8 @@ export function chatHandler(
   const requireFriends = options.requireFriends ?? true;
   /** Direct conversations this worker has seen exist (bounded; cleared when full). */
   const known = new Set<string>();
+  /** Recent send policies by `sender>peer` (see sendPolicy). */
+  const policies = new Map<string, { policy: SendPolicy; until: number }>();
   return async (identity, frame, ctx) => {
     const replyTo = { conn: ctx.self as BoundRef, requestId: u64ToString(frame.id) };
     switch (frame.body) {
@@ -188,7 +192,23 @@ export function chatHandler(
     }
   };
 
+  /**
+   * The send policy of a pair, remembered for POLICY_TTL_MS: a query per message was a
+   * fifth of a send's CPU. A block or an unfriending therefore takes effect within that
+   * time for sends already flowing (bounded map, cleared when full).
+   */
   async function sendPolicy(me: string, peer: string): Promise<SendPolicy> {
+    const key = `${me}>${peer}`;
+    const now = Date.now();
+    const hit = policies.get(key);
+    if (hit !== undefined && hit.until > now) return hit.policy;
+    const policy = await decidePolicy(me, peer);
+    if (policies.size >= MAX_POLICIES) policies.clear();
+    policies.set(key, { policy, until: now + (options.policyTtlMs ?? POLICY_TTL_MS) });
+    return policy;
+  }
+
+  async function decidePolicy(me: string, peer: string): Promise<SendPolicy> {
     if (await options.friends.isBlocked(me, peer)) {
       return { allowed: false, code: ErrorCode.Blocked, reason: "Blocked" };
     }
@@ -202,6 +222,10 @@ export function chatHandler(
     return { allowed: true };
   }
 }
+
+/** How long a send policy decision is reused, and how many are remembered. */
+const POLICY_TTL_MS = 1000;
+const MAX_POLICIES = 100_000;
 
 /** How many existing conversation ids a handler remembers before starting over. */
 const KNOWN_CONVERSATIONS = 10_000;
