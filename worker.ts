@@ -121,7 +121,22 @@ export async function setup(
       }),
     http: firstHttpHandler(
       httpApi({ auth, keys }),
-      httpChatApi({ auth, users: new SqliteUserStore(db), friends, messages }),
+      httpChatApi({
+        auth,
+        users: new SqliteUserStore(db),
+        friends,
+        messages,
+        // Presence lives in the user actors: ask each friend's (an unreachable one counts
+        // as offline rather than failing the list).
+        online: (ids) =>
+          Promise.all(
+            ids.map((id) =>
+              system.ask<boolean, UserMessage>(virtualRef(USER_KIND, id), { type: "online" }, {
+                timeoutMs: 1000,
+              }).catch(() => false)
+            ),
+          ),
+      }),
     ),
   });
   await gateway.start();

@@ -29,6 +29,11 @@ export interface HttpChatApiDeps {
   readonly users: Pick<UserStore, "byId" | "search">;
   readonly friends: FriendStore;
   readonly messages: Pick<MessageStore, "conversationsOf" | "page">;
+  /**
+   * Whether each user is online now (the user actors know); with it, `GET /v1/friends`
+   * includes `online` for each friend.
+   */
+  readonly online?: (userIds: readonly string[]) => Promise<boolean[]>;
   /** Clock, ms. Default `Date.now`. */
   readonly now?: () => number;
 }
@@ -103,11 +108,13 @@ export function httpChatApi(deps: HttpChatApiDeps): HttpHandler {
       const after = query.get("after") ?? undefined;
       if (after !== undefined) userIdValue(after, "after");
       const page = await friends.friendsOf(userId, { limit, after });
+      const online = await deps.online?.(page.friends.map((f) => f.userId));
       return Response.json({
-        friends: page.friends.map((f) => ({
+        friends: page.friends.map((f, i) => ({
           userId: f.userId,
           username: f.username,
           since: f.since,
+          ...(online ? { online: online[i] ?? false } : {}),
         })),
         hasMore: page.hasMore,
       });

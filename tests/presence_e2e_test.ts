@@ -32,6 +32,14 @@ function presence(notes: Frame[], userId: string): number[] {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+async function friendsOnline(server: TestServer, token: string): Promise<Record<string, boolean>> {
+  const response = await fetch(`${server.http}/v1/friends`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  const body = await response.json() as { friends: { username: string; online: boolean }[] };
+  return Object.fromEntries(body.friends.map((f) => [f.username, f.online]));
+}
+
 Deno.test("presence: friends see online, offline after the grace period, no flap", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "flash-im-presence-e2e-" });
   const server = await startServer({ dataDir, args: ["--presence-grace-ms", "400"] });
@@ -52,6 +60,9 @@ Deno.test("presence: friends see online, offline after the grace period, no flap
     assert.deepEqual(presence(watcher.notes, erin.userId), [PresenceStatus.ONLINE]);
     assert.deepEqual(presence(watcher.notes, frank.userId), [], "strangers' presence is private");
 
+    // A user can ask which friends are online (the friends list says).
+    assert.deepEqual(await friendsOnline(server, dave.accessToken), { erin: true });
+
     // A quick reconnect inside the grace period: no OFFLINE, no second ONLINE.
     await first.conn.close();
     const second = await device(server, erin, "erin-phone");
@@ -70,6 +81,7 @@ Deno.test("presence: friends see online, offline after the grace period, no flap
       PresenceStatus.ONLINE,
       PresenceStatus.OFFLINE,
     ]);
+    assert.deepEqual(await friendsOnline(server, dave.accessToken), { erin: false });
     await Promise.all([watcher.conn.close(), stranger.conn.close()]);
   } finally {
     await server.stop("SIGKILL");
