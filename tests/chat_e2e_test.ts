@@ -6,14 +6,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  ContentType,
-  ErrorCode,
-  FlashConnection,
-  type Frame,
-  type SendAck,
-  ServerError,
-} from "../client/mod.ts";
+import { ContentType, ErrorCode, type Frame, type SendAck, ServerError } from "../client/mod.ts";
 import { ReceiptKind, TypingState, u64, u64ToBigInt, u64ToString } from "../protocol/mod.ts";
 import {
   openSqlite,
@@ -21,22 +14,7 @@ import {
   SqliteFriendStore,
   SqliteMessageStore,
 } from "../services/mod.ts";
-import { startServer, type TestServer, userTokens } from "./harness.ts";
-
-type Tokens = Awaited<ReturnType<typeof userTokens>>;
-
-async function device(server: TestServer, user: Tokens, deviceId: string) {
-  const conn = new FlashConnection({
-    url: `tcp://127.0.0.1:${server.tcpPort}`,
-    token: user.accessToken,
-    deviceId,
-    reconnect: false,
-  });
-  const notes: Frame[] = [];
-  conn.on("notify", (frame) => notes.push(frame));
-  await conn.connect();
-  return { conn, notes };
-}
+import { device, startServer, userTokens } from "./harness.ts";
 
 function text(peerUserId: string, clientMsgId: string, body: string) {
   return { peerUserId, clientMsgId, content: { type: ContentType.TEXT, text: body } };

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { FlashConnection } from "../client/mod.ts";
 import { NODE_V8_FLAGS } from "../config.ts";
 import { makeDevCert } from "../tools/dev_cert.ts";
 import {
@@ -308,4 +309,22 @@ export class RawConnection implements AsyncDisposable {
     } catch { /* already closed */ }
     await this.#reading;
   }
+}
+
+/** A logged-in device over TCP (no reconnect) and the NOTIFY frames it has received. */
+export async function device(
+  server: TestServer,
+  user: { readonly accessToken: string },
+  deviceId: string,
+): Promise<{ conn: FlashConnection; notes: Frame[] }> {
+  const conn = new FlashConnection({
+    url: `tcp://127.0.0.1:${server.tcpPort}`,
+    token: user.accessToken,
+    deviceId,
+    reconnect: false,
+  });
+  const notes: Frame[] = [];
+  conn.on("notify", (frame) => notes.push(frame));
+  await conn.connect();
+  return { conn, notes };
 }

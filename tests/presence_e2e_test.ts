@@ -5,25 +5,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { FlashConnection, type Frame } from "../client/mod.ts";
+import type { Frame } from "../client/mod.ts";
 import { PresenceStatus } from "../protocol/mod.ts";
 import { openSqlite, SQLITE_MIGRATIONS, SqliteFriendStore } from "../services/mod.ts";
-import { startServer, type TestServer, userTokens } from "./harness.ts";
-
-type Tokens = Awaited<ReturnType<typeof userTokens>>;
-
-async function device(server: TestServer, user: Tokens, deviceId: string) {
-  const conn = new FlashConnection({
-    url: `tcp://127.0.0.1:${server.tcpPort}`,
-    token: user.accessToken,
-    deviceId,
-    reconnect: false,
-  });
-  const notes: Frame[] = [];
-  conn.on("notify", (frame) => notes.push(frame));
-  await conn.connect();
-  return { conn, notes };
-}
+import { device, startServer, type TestServer, userTokens } from "./harness.ts";
 
 function presence(notes: Frame[], userId: string): number[] {
   return notes.filter((f) => f.body === "presenceNotify" && f.presenceNotify!.userId === userId)
