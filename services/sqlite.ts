@@ -55,21 +55,41 @@ export function openSqlite(
   if (!Number.isInteger(busyTimeoutMs) || busyTimeoutMs < 0) {
     throw new RangeError(`Cannot open SQLite: busyTimeoutMs ${busyTimeoutMs} is not >= 0`);
   }
-  const db = new DatabaseSync(path);
-  try {
-    // The busy timeout goes first: switching to WAL already needs a lock.
-    db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
-    db.exec("PRAGMA journal_mode = WAL");
-    // In WAL mode NORMAL is durable against application crashes (not power loss) and
-    // avoids an fsync per commit.
-    db.exec("PRAGMA synchronous = NORMAL");
-    db.exec("PRAGMA foreign_keys = ON");
-    migrate(db, path, migrations);
-    return db;
-  } catch (error) {
-    db.close();
-    throw error;
+  // SQLite answers SQLITE_BUSY at once, without consulting the busy timeout, in a few
+  // places an opener can hit while another connection converts the file to WAL or runs
+  // WAL recovery. Those are transient: the whole open is retried until the timeout.
+  const deadline = Date.now() + busyTimeoutMs;
+  for (let attempt = 1;; attempt++) {
+    const db = new DatabaseSync(path);
+    try {
+      // The busy timeout goes first: switching to WAL already needs a lock.
+      db.exec(`PRAGMA busy_timeout = ${busyTimeoutMs}`);
+      db.exec("PRAGMA journal_mode = WAL");
+      // In WAL mode NORMAL is durable against application crashes (not power loss) and
+      // avoids an fsync per commit.
+      db.exec("PRAGMA synchronous = NORMAL");
+      db.exec("PRAGMA foreign_keys = ON");
+      migrate(db, path, migrations);
+      return db;
+    } catch (error) {
+      db.close();
+      if (!isBusy(error) || Date.now() >= deadline) throw error;
+      sleepSync(Math.min(5 * attempt, 50) + Math.random() * 5);
+    }
   }
+}
+
+/** Whether `error` is SQLite's SQLITE_BUSY (node:sqlite exposes only the message). */
+function isBusy(error: unknown): boolean {
+  const cause = error instanceof MigrationError ? error.cause : error;
+  return cause instanceof Error && cause.message === "database is locked";
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Blocks the thread for `ms` (the open is synchronous, and only retries sleep). */
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
 }
 
 /**

@@ -14,7 +14,7 @@ import {
   ErrorCode,
   ServerError,
 } from "../client/mod.ts";
-import { freePort, startServer, type TestServer, userTokens } from "./harness.ts";
+import { freePorts, startServer, type TestServer, userTokens } from "./harness.ts";
 
 type Tokens = Awaited<ReturnType<typeof userTokens>>;
 
@@ -46,7 +46,8 @@ const range = (from: number, to: number) =>
 Deno.test("ChatClient e2e: ordered exactly-once delivery, catch-up, receipts, restart", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "flash-im-chat-client-e2e-" });
   const args = ["--require-friends", "false", "--rate-limit", "5000", "--rate-burst", "2000"];
-  const ports = { tcp: freePort(), http: freePort() };
+  const [tcp, http] = freePorts(2);
+  const ports = { tcp: tcp!, http: http! };
   let server = await startServer({ dataDir, args, ports });
   const open: ChatClient[] = [];
   try {

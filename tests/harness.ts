@@ -20,12 +20,19 @@ import {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-/** A free TCP port on 127.0.0.1 (bound and released: a small race, fine for tests). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
+/**
+ * `count` distinct free TCP ports on 127.0.0.1. All are bound at once before any is
+ * released, so the kernel cannot hand out the same port twice; another process may still
+ * take one before the server binds it, which {@link startServer} retries.
+ */
+export function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((listener) => (listener.addr as Deno.NetAddr).port);
+  for (const listener of listeners) listener.close();
+  return ports;
 }
 
 /** A running node process. */
@@ -58,9 +65,22 @@ export interface StartOptions {
 
 /** Starts `main.ts` and resolves once it prints that it is running. */
 export async function startServer(options: StartOptions = {}): Promise<TestServer> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      // A free port taken by another process between probing and binding: pick new ones.
+      const portRace = options.ports === undefined && /already in use/i.test(String(error));
+      if (!portRace || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startOnce(options: StartOptions): Promise<TestServer> {
   const dataDir = options.dataDir ?? await Deno.makeTempDir({ prefix: "flash-im-e2e-" });
-  const tcpPort = options.ports?.tcp ?? freePort();
-  const httpPort = options.ports?.http ?? freePort();
+  const [freeTcp, freeHttp, freeTls] = freePorts(3);
+  const tcpPort = options.ports?.tcp ?? freeTcp!;
+  const httpPort = options.ports?.http ?? freeHttp!;
   let tlsPort: number | undefined;
   let caCert: string | undefined;
   const args = [
@@ -81,7 +101,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   ];
   if (options.tls) {
     const cert = await makeDevCert(`${dataDir}/tls`, 2);
-    tlsPort = freePort();
+    tlsPort = freeTls!;
     caCert = await Deno.readTextFile(cert.caCert);
     args.push("--tls-port", String(tlsPort), "--tls-cert", cert.cert, "--tls-key", cert.key);
   }
@@ -146,7 +166,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   };
   if (!out.includes("running with")) {
     await server.stop("SIGKILL");
-    throw new Error(`Server did not start within 30 s.\nstdout: ${out}\nstderr: ${errText}`);
+    if (options.dataDir === undefined) await Deno.remove(dataDir, { recursive: true });
+    throw new Error(`Server did not start (30 s).\nstdout: ${out}\nstderr: ${errText}`);
   }
   return server;
 }
