@@ -1,0 +1,135 @@
+/**
+ * Opens the real store (PostgreSQL via `npm:postgres`) and brings its schema up to date.
+ *
+ * Every flash-im table lives in one schema (default `flash_im`; tests use a fresh one per
+ * run). Several nodes may start at once against the same database, so migrations run in
+ * one transaction under a transaction-level advisory lock keyed by the schema: the first
+ * node applies them, the others wait for the lock, then find nothing left to do.
+ *
+ * @module
+ */
+
+import postgres from "postgres";
+import { MigrationError } from "./errors.ts";
+import type { Migration } from "./sqlite.ts";
+
+/** A pooled Postgres client (`npm:postgres`). */
+export type Sql = postgres.Sql<Record<string, never>>;
+
+/** Options of {@link openPostgres}. */
+export interface OpenPostgresOptions {
+  /** Schema that holds flash-im's tables; created when missing. Default `flash_im`. */
+  readonly schema?: string;
+  /** Most connections in this process's pool. Default 10. */
+  readonly poolSize?: number;
+  /** Seconds to wait for a connection before failing. Default 10. */
+  readonly connectTimeoutSec?: number;
+}
+
+/** Default of {@link OpenPostgresOptions.schema}. */
+export const DEFAULT_PG_SCHEMA = "flash_im";
+/** Default of {@link OpenPostgresOptions.poolSize}. */
+export const DEFAULT_PG_POOL_SIZE = 10;
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/**
+ * Connects to `url`, creates the schema if needed, applies pending `migrations` and returns
+ * the pool, with every connection's `search_path` set to the schema. The caller owns the
+ * pool and ends it (`await sql.end()`).
+ *
+ * @throws {RangeError} for a schema name that is not a plain lower-case identifier or a
+ *   pool size below 1.
+ * @throws {MigrationError} when the database's schema is newer than `migrations` or a
+ *   migration fails (nothing of that run is kept).
+ * @throws the driver's error when the server cannot be reached.
+ */
+export async function openPostgres(
+  url: string,
+  migrations: readonly Migration[],
+  options: OpenPostgresOptions = {},
+): Promise<Sql> {
+  const schema = options.schema ?? DEFAULT_PG_SCHEMA;
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new RangeError(`Cannot open Postgres: schema "${schema}" is not [a-z_][a-z0-9_]*`);
+  }
+  const poolSize = options.poolSize ?? DEFAULT_PG_POOL_SIZE;
+  if (!Number.isInteger(poolSize) || poolSize < 1) {
+    throw new RangeError(`Cannot open Postgres: pool size ${poolSize} is not >= 1`);
+  }
+  const sql: Sql = postgres(url, {
+    max: poolSize,
+    connect_timeout: options.connectTimeoutSec ?? 10,
+    onnotice: () => {},
+    // int8 columns arrive as decimal strings (exact above 2^53), which is what ids are.
+    connection: { search_path: schema, application_name: "flash-im" },
+  });
+  try {
+    await migratePostgres(sql, schema, migrations);
+    return sql;
+  } catch (error) {
+    await sql.end({ timeout: 1 });
+    throw error;
+  }
+}
+
+/**
+ * Applies the `migrations` that `schema` has not had yet, in one transaction under an
+ * advisory lock, recording each in `schema_migrations (version, name, applied_at)`.
+ */
+export async function migratePostgres(
+  sql: Sql,
+  schema: string,
+  migrations: readonly Migration[],
+): Promise<void> {
+  const target = migrations.length;
+  let step = -1;
+  try {
+    await sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(hashtextextended(${"flash-im:migrate:" + schema}, 0))`;
+      await tx.unsafe(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+      await tx.unsafe(`
+        CREATE TABLE IF NOT EXISTS "${schema}".schema_migrations (
+          version integer PRIMARY KEY,
+          name text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`);
+      const [row] = await tx.unsafe<{ version: number | null }[]>(
+        `SELECT max(version) AS version FROM "${schema}".schema_migrations`,
+      );
+      const current = row?.version ?? 0;
+      if (current > target) {
+        throw new MigrationError(
+          `Cannot open Postgres schema ${schema}: version ${current} is newer than this code's ${target}`,
+        );
+      }
+      await tx.unsafe(`SET LOCAL search_path TO "${schema}"`);
+      for (step = current; step < target; step++) {
+        await tx.unsafe(migrations[step]!.sql);
+        await tx.unsafe(
+          `INSERT INTO "${schema}".schema_migrations (version, name) VALUES ($1, $2)`,
+          [step + 1, migrations[step]!.name],
+        );
+      }
+    });
+  } catch (error) {
+    if (error instanceof MigrationError || step < 0 || step >= target) throw error;
+    throw new MigrationError(
+      `Cannot migrate Postgres schema ${schema}: migration ${step + 1} "${
+        migrations[step]!.name
+      }" failed`,
+      { cause: error },
+    );
+  }
+}
+
+/** The number of migrations applied to `schema` (0 when it has none). */
+export async function pgSchemaVersion(sql: Sql, schema: string): Promise<number> {
+  const [exists] = await sql<{ present: boolean }[]>`
+    SELECT to_regclass(${`"${schema}".schema_migrations`}) IS NOT NULL AS present`;
+  if (!exists?.present) return 0;
+  const [row] = await sql.unsafe<{ version: number | null }[]>(
+    `SELECT max(version) AS version FROM "${schema}".schema_migrations`,
+  );
+  return row?.version ?? 0;
+}
