@@ -42,6 +42,20 @@ export interface NodeConfig {
   readonly presenceGraceMs: number;
   /** Seed demo users who are friends (see `seedDemo` in main.ts). */
   readonly demo: boolean;
+  /** PostgreSQL URL: the real store instead of the embedded one. */
+  readonly postgresUrl: string | undefined;
+  /** Schema of flash-im's tables in Postgres. */
+  readonly pgSchema: string;
+  /** Connections per worker to Postgres. */
+  readonly pgPool: number;
+  /** Redis URL: shared presence, limits, dedupe and revocations instead of in-memory. */
+  readonly redisUrl: string | undefined;
+  /** Prefix of every Redis key flash-im writes. */
+  readonly redisPrefix: string;
+  /** Login attempts per account name per minute (also the burst). */
+  readonly loginLimitAccount: number;
+  /** Login attempts per client address per minute (also the burst). */
+  readonly loginLimitAddress: number;
 }
 
 interface Setting {
@@ -201,6 +215,54 @@ const SETTINGS: Record<string, Setting> = {
     max: 600_000,
     fallback: () => 5000,
   },
+  postgres: {
+    env: "FLASH_POSTGRES_URL",
+    help: "PostgreSQL URL (postgres://user@host:5432/db): the real store (default embedded)",
+    kind: "string",
+    fallback: () => undefined,
+  },
+  "pg-schema": {
+    env: "FLASH_PG_SCHEMA",
+    help: "Postgres schema for flash-im's tables (default flash_im)",
+    kind: "string",
+    fallback: () => "flash_im",
+  },
+  "pg-pool": {
+    env: "FLASH_PG_POOL",
+    help: "Postgres connections per worker (default 4)",
+    kind: "int",
+    min: 1,
+    max: 200,
+    fallback: () => 4,
+  },
+  redis: {
+    env: "FLASH_REDIS_URL",
+    help: "Redis URL (redis://host:6379/0): shared ephemeral state (default in-memory)",
+    kind: "string",
+    fallback: () => undefined,
+  },
+  "redis-prefix": {
+    env: "FLASH_REDIS_PREFIX",
+    help: "prefix of flash-im's Redis keys (default flash-im:)",
+    kind: "string",
+    fallback: () => "flash-im:",
+  },
+  "login-limit-account": {
+    env: "FLASH_LOGIN_LIMIT_ACCOUNT",
+    help: "login attempts per account per minute (default 10)",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    fallback: () => 10,
+  },
+  "login-limit-address": {
+    env: "FLASH_LOGIN_LIMIT_ADDRESS",
+    help: "login attempts per client address per minute (default 300)",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    fallback: () => 300,
+  },
   "access-ttl-sec": {
     env: "FLASH_ACCESS_TTL_SEC",
     help: "access token lifetime (default 900)",
@@ -290,7 +352,21 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     requireFriends: read("require-friends") === "true",
     presenceGraceMs: read("presence-grace-ms") as number,
     demo: read("demo") === "true",
+    postgresUrl: read("postgres") as string | undefined,
+    pgSchema: read("pg-schema") as string,
+    pgPool: read("pg-pool") as number,
+    redisUrl: read("redis") as string | undefined,
+    redisPrefix: read("redis-prefix") as string,
+    loginLimitAccount: read("login-limit-account") as number,
+    loginLimitAddress: read("login-limit-address") as number,
   };
+  checkUrl(config.postgresUrl, "postgres", ["postgres:", "postgresql:"]);
+  checkUrl(config.redisUrl, "redis", ["redis:", "rediss:"]);
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.pgSchema)) {
+    throw new RangeError(
+      `Invalid --pg-schema: ${config.pgSchema} is not a lower-case identifier ([a-z_][a-z0-9_]*)`,
+    );
+  }
   if ((config.tlsCert === undefined) !== (config.tlsKey === undefined)) {
     throw new RangeError("Invalid TLS settings: give both --tls-cert and --tls-key, or neither");
   }
@@ -306,4 +382,19 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     );
   }
   return config;
+}
+
+function checkUrl(url: string | undefined, flag: string, protocols: readonly string[]): void {
+  if (url === undefined) return;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new RangeError(`Invalid --${flag}: ${url} is not a URL`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new RangeError(
+      `Invalid --${flag}: ${parsed.protocol} is not one of ${protocols.join(", ")}`,
+    );
+  }
 }

@@ -36,6 +36,26 @@ Deno.test("parseConfig() refuses bad values with a message naming them", () => {
   assert.throws(() => parseConfig(["--data-dir", " "], noEnv), /--data-dir: it is empty/);
 });
 
+Deno.test("parseConfig() reads the real backends' URLs and checks them", () => {
+  const defaults = parseConfig([], noEnv);
+  assert.equal(defaults.postgresUrl, undefined);
+  assert.equal(defaults.redisUrl, undefined);
+  assert.equal(defaults.pgSchema, "flash_im");
+  assert.equal(defaults.redisPrefix, "flash-im:");
+  const env = (n: string) =>
+    ({ FLASH_POSTGRES_URL: "postgres://u@db:5432/chat", FLASH_REDIS_URL: "redis://r:6379" })[n];
+  const real = parseConfig(["--pg-pool", "8"], env);
+  assert.equal(real.postgresUrl, "postgres://u@db:5432/chat");
+  assert.equal(real.redisUrl, "redis://r:6379");
+  assert.equal(real.pgPool, 8);
+  assert.throws(() => parseConfig(["--postgres", "db:5432"], noEnv), /Invalid --postgres/);
+  assert.throws(
+    () => parseConfig(["--redis", "http://r:6379"], noEnv),
+    /Invalid --redis: http: is not one of redis:, rediss:/,
+  );
+  assert.throws(() => parseConfig(["--pg-schema", "Chat-1"], noEnv), /Invalid --pg-schema/);
+});
+
 Deno.test("parseConfig() --help asks for the usage, which names every flag and env", () => {
   assert.throws(() => parseConfig(["--help"], noEnv), HelpRequested);
   for (const flag of ["--workers", "--tls-cert", "FLASH_DATA_DIR", "--rate-limit"]) {
@@ -50,23 +70,20 @@ Deno.test("deno task start runs main.ts with NODE_V8_FLAGS (tests and benches us
 
 Deno.test("seedDemo() makes the demo users friends, and running it twice changes nothing", async () => {
   const { seedDemo, DEMO_USERS } = await import("./main.ts");
-  const { openSqlite, SQLITE_MIGRATIONS, SqliteFriendStore, SqliteUserStore } = await import(
-    "./services/mod.ts"
-  );
+  const { openStores } = await import("./services/mod.ts");
   const dir = await Deno.makeTempDir();
+  const stores = await openStores({ dataDir: dir });
   try {
-    await seedDemo(dir);
-    await seedDemo(dir);
-    const db = openSqlite(`${dir}/flash-im.db`, SQLITE_MIGRATIONS);
-    const users = new SqliteUserStore(db);
-    const friends = new SqliteFriendStore(db);
+    await seedDemo(stores);
+    await seedDemo(stores);
+    const { users, friends } = stores;
     const ids = await Promise.all(DEMO_USERS.map(async (n) => (await users.byUsername(n))!.id));
     assert.equal(new Set(ids).size, 3);
     assert.ok(await friends.areFriends(ids[0]!, ids[1]!));
     assert.ok(await friends.areFriends(ids[1]!, ids[2]!));
     assert.equal((await friends.friendsOf(ids[0]!, { limit: 10 })).friends.length, 2);
-    db.close();
   } finally {
+    await stores.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

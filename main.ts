@@ -9,12 +9,14 @@ import { join } from "node:path";
 import { HelpRequested, type NodeConfig, parseConfig, usage } from "./config.ts";
 import { jsonLogger, NodeHost } from "./runtime/mod.ts";
 import {
+  type FriendStore,
   hashPassword,
   loadOrCreateSigningKeys,
-  openSqlite,
-  SQLITE_MIGRATIONS,
-  SqliteFriendStore,
-  SqliteUserStore,
+  openEphemeral,
+  openStores,
+  perMinute,
+  type StoreOptions,
+  type UserStore,
 } from "./services/mod.ts";
 
 /** The demo accounts `--demo true` seeds: friends with each other. */
@@ -23,32 +25,36 @@ export const DEMO_USERS = ["alice", "bob", "carol"] as const;
 export const DEMO_PASSWORD = "demo-password";
 
 /** Creates the demo users (if missing) and makes them friends with each other. Idempotent. */
-export async function seedDemo(dataDir: string): Promise<void> {
-  const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
-  try {
-    const users = new SqliteUserStore(db);
-    const friends = new SqliteFriendStore(db);
-    const ids: string[] = [];
-    for (const name of DEMO_USERS) {
-      const existing = await users.byUsername(name);
-      if (existing) ids.push(existing.id);
-      else {
-        const created = await users.create(name, await hashPassword(DEMO_PASSWORD));
-        if (!created.ok) throw new Error(`Cannot seed demo user ${name}: ${created.reason}`);
-        ids.push(created.user.id);
-      }
+export async function seedDemo(stores: { users: UserStore; friends: FriendStore }): Promise<void> {
+  const { users, friends } = stores;
+  const ids: string[] = [];
+  for (const name of DEMO_USERS) {
+    const existing = await users.byUsername(name);
+    if (existing) ids.push(existing.id);
+    else {
+      const created = await users.create(name, await hashPassword(DEMO_PASSWORD));
+      if (!created.ok) throw new Error(`Cannot seed demo user ${name}: ${created.reason}`);
+      ids.push(created.user.id);
     }
-    const now = Date.now();
-    for (let i = 0; i < ids.length; i++) {
-      for (let j = i + 1; j < ids.length; j++) {
-        if (await friends.areFriends(ids[i]!, ids[j]!)) continue;
-        await friends.request(ids[i]!, ids[j]!, now);
-        await friends.accept(ids[j]!, ids[i]!, now);
-      }
-    }
-  } finally {
-    db.close();
   }
+  const now = Date.now();
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = i + 1; j < ids.length; j++) {
+      if (await friends.areFriends(ids[i]!, ids[j]!)) continue;
+      await friends.request(ids[i]!, ids[j]!, now);
+      await friends.accept(ids[j]!, ids[i]!, now);
+    }
+  }
+}
+
+/** Where a node's durable store is, from its config. */
+export function storeOptions(config: NodeConfig): StoreOptions {
+  return {
+    dataDir: config.dataDir,
+    postgres: config.postgresUrl === undefined
+      ? undefined
+      : { url: config.postgresUrl, schema: config.pgSchema, poolSize: 1 },
+  };
 }
 
 /** Refuses a port another process holds (even one that also uses `reusePort`). */
@@ -63,10 +69,23 @@ function checkPortFree(hostname: string, port: number, name: string): void {
 /** Prepares what the workers share: data directory, schema, signing key, TLS files. */
 async function prepare(config: NodeConfig): Promise<void> {
   await Deno.mkdir(config.dataDir, { recursive: true });
-  // Migrate once here so workers open an up-to-date store; they check it again anyway.
-  openSqlite(join(config.dataDir, "flash-im.db"), SQLITE_MIGRATIONS).close();
+  // Migrate once here so workers open an up-to-date store (they check it again anyway),
+  // and so an unreachable Postgres or Redis stops the start with a clear message.
+  const stores = await openStores(storeOptions(config));
+  try {
+    if (config.demo) await seedDemo(stores);
+  } finally {
+    await stores.close();
+  }
+  if (config.redisUrl !== undefined) {
+    const ephemeral = await openEphemeral({
+      nodeKey: config.dataDir,
+      redis: { url: config.redisUrl, prefix: config.redisPrefix },
+      loginLimits: { perAccount: perMinute(1), perAddress: perMinute(1) },
+    });
+    await ephemeral.close();
+  }
   await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
-  if (config.demo) await seedDemo(config.dataDir);
   for (const file of [config.tlsCert, config.tlsKey]) {
     if (file === undefined) continue;
     try {

@@ -1,6 +1,7 @@
 /**
- * The application every worker of a node runs: opens the embedded store, builds the auth
- * service and starts the gateways (TCP, TLS, WebSocket and HTTP on ports shared by all
+ * The application every worker of a node runs: opens the store (SQLite or Postgres) and the
+ * shared ephemeral state (in-memory or Redis), builds the auth service, registers the actor
+ * kinds and starts the gateways (TCP, TLS, WebSocket and HTTP on ports shared by all
  * workers). Returns the teardown the node runs on graceful shutdown.
  *
  * @module
@@ -13,6 +14,9 @@ import {
   chatNotifyHandler,
   CONVERSATION_KIND,
   conversationFactory,
+  LIMITS_KIND,
+  limitsBucket,
+  limitsFactory,
   STORE_KIND,
   STORE_WRITER,
   type StoreMessage,
@@ -28,12 +32,10 @@ import {
   type AppendResult,
   AuthService,
   loadOrCreateSigningKeys,
-  openSqlite,
-  SQLITE_MIGRATIONS,
-  SqliteFriendStore,
-  SqliteMessageStore,
-  SqliteRefreshTokenStore,
-  SqliteUserStore,
+  MemoryRateLimiter,
+  openEphemeral,
+  openStores,
+  perMinute,
 } from "./services/mod.ts";
 
 /** Called once per worker (again after a respawn). */
@@ -42,13 +44,49 @@ export async function setup(
   context: WorkerContext,
 ): Promise<() => Promise<void>> {
   const config = context.config as NodeConfig;
-  const db = openSqlite(join(config.dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+  const stores = await openStores({
+    dataDir: config.dataDir,
+    postgres: config.postgresUrl === undefined
+      ? undefined
+      : { url: config.postgresUrl, schema: config.pgSchema, poolSize: config.pgPool },
+  });
+  const loginBuckets = {
+    perAccount: perMinute(config.loginLimitAccount),
+    perAddress: perMinute(config.loginLimitAddress),
+  };
+  const ephemeral = await openEphemeral({
+    nodeKey: config.dataDir,
+    redis: config.redisUrl === undefined
+      ? undefined
+      : { url: config.redisUrl, prefix: config.redisPrefix },
+    loginLimits: loginBuckets,
+    onError: (error) => context.logger.log("warn", "Redis connection trouble", { error }),
+  });
+  // Without Redis, the node's workers share their login buckets through one actor.
+  system.register(LIMITS_KIND, {
+    virtual: true,
+    capacity: 4096,
+    create: limitsFactory(() =>
+      new Map(
+        Object.entries(loginBuckets).map(([name, bucket]) => [name, new MemoryRateLimiter(bucket)]),
+      )
+    ),
+  });
   const keys = await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
+  const revocations = ephemeral.revocations;
   const auth = new AuthService({
-    users: new SqliteUserStore(db),
-    refreshTokens: new SqliteRefreshTokenStore(db),
+    users: stores.users,
+    refreshTokens: stores.refreshTokens,
     keys,
     accessTtlSec: config.accessTtlSec,
+    loginLimits: ephemeral.loginLimits ?? {
+      perAccount: limitsBucket(system, "perAccount", loginBuckets.perAccount),
+      perAddress: limitsBucket(system, "perAddress", loginBuckets.perAddress),
+    },
+    revocations: {
+      revoke: ({ sessionId, untilMs }) => revocations.revoke(sessionId, untilMs),
+      isRevoked: (sessionId) => revocations.isRevoked(sessionId),
+    },
   });
   const tls = config.tlsCert && config.tlsKey
     ? {
@@ -57,19 +95,24 @@ export async function setup(
       key: await Deno.readTextFile(config.tlsKey),
     }
     : undefined;
-  const messages = new SqliteMessageStore(db);
-  const friends = new SqliteFriendStore(db);
+  const { messages, friends } = stores;
   system.register(USER_KIND, {
     virtual: true,
     idleMs: 600_000,
     create: userFactory({ friends, offlineGraceMs: config.presenceGraceMs }),
   });
-  // Group commit: this worker's conversations share one write per event-loop turn, sent
-  // to the node's store writer (a timed-out write is a failure the store makes safe).
-  const batcher = new WriteBatcher((items, now) =>
-    system.ask<AppendResult[], StoreMessage>(STORE_WRITER, { type: "append", items, now }, {
-      timeoutMs: 10_000,
-    })
+  // Group commit: this worker's conversations share one write per event-loop turn. SQLite
+  // has one writer at a time, so the node's store writer takes every worker's batches (a
+  // timed-out write is a failure the store makes safe). Postgres takes concurrent batches:
+  // each worker writes through its own pool.
+  const embedded = stores.backend === "sqlite";
+  const batcher = new WriteBatcher(
+    embedded
+      ? (items, now) =>
+        system.ask<AppendResult[], StoreMessage>(STORE_WRITER, { type: "append", items, now }, {
+          timeoutMs: 10_000,
+        })
+      : (items, now) => messages.appendBatch(items, now),
   );
   // Every worker can host the store writer; placement activates it on one of them.
   system.register(STORE_KIND, {
@@ -84,7 +127,7 @@ export async function setup(
     create: conversationFactory({
       store: messages,
       logger: context.logger,
-      writer: STORE_WRITER,
+      writer: embedded ? STORE_WRITER : undefined,
       batcher,
     }),
   });
@@ -123,7 +166,7 @@ export async function setup(
       httpApi({ auth, keys }),
       httpChatApi({
         auth,
-        users: new SqliteUserStore(db),
+        users: stores.users,
         friends,
         messages,
         // Presence lives in the user actors: ask each friend's (an unreachable one counts
@@ -139,10 +182,17 @@ export async function setup(
       }),
     ),
   });
+  // A revoked session's connections on this worker close at once (every worker hears it).
+  revocations.subscribe((sessionId) => gateway.closeSession(sessionId));
   await gateway.start();
-  context.logger.log("debug", "Worker started", { generation: context.generation });
+  context.logger.log("debug", "Worker started", {
+    generation: context.generation,
+    store: stores.backend,
+    ephemeral: ephemeral.backend,
+  });
   return async () => {
     await gateway.stop();
-    db.close();
+    await ephemeral.close();
+    await stores.close();
   };
 }

@@ -88,3 +88,11 @@ export {
   storeWriterFactory,
 } from "./store_actor.ts";
 export { MAX_MERGED_ITEMS, WriteBatcher } from "./write_batcher.ts";
+export {
+  /** The embedded node's login buckets (`limits/main`), shared by its workers. */
+  LIMITS,
+  LIMITS_KIND,
+  limitsBucket,
+  limitsFactory,
+  type LimitsMessage,
+} from "./limits_actor.ts";

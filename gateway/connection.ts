@@ -48,7 +48,8 @@ export type TokenRefusal =
   | "bad_signature"
   | "wrong_algorithm"
   | "unknown_key"
-  | "invalid_claims";
+  | "invalid_claims"
+  | "revoked";
 
 /** Verifies access tokens (the auth service, injected). */
 export interface TokenVerifier {
@@ -158,6 +159,7 @@ const REFUSAL_CODES: Record<TokenRefusal, ErrorCode> = {
   wrong_algorithm: ErrorCode.AuthTokenWrongAlgorithm,
   unknown_key: ErrorCode.AuthTokenUnknownKey,
   invalid_claims: ErrorCode.AuthTokenClaimsInvalid,
+  revoked: ErrorCode.AuthTokenRevoked,
 };
 
 const encoder = new TextEncoder();
@@ -357,7 +359,8 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
     }
     const verified = await this.#deps.verifier.verifyAccessToken(auth.accessToken ?? "");
     if (!verified.ok) {
-      return this.#refuse(ctx, frame, REFUSAL_CODES[verified.reason], CloseCode.AuthFailed, {
+      const close = verified.reason === "revoked" ? CloseCode.Revoked : CloseCode.AuthFailed;
+      return this.#refuse(ctx, frame, REFUSAL_CODES[verified.reason], close, {
         message: `Access token refused: ${verified.reason}`,
       });
     }

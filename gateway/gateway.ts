@@ -61,7 +61,10 @@ export interface GatewayOptions {
   readonly onAuthenticated?: (entry: ConnectionEntry) => void;
   readonly onClosed?: (entry: ConnectionEntry) => void;
   /** Extra HTTP routes (the JSON API); `undefined` means not found. */
-  readonly http?: (request: Request) => Promise<Response | undefined> | Response | undefined;
+  readonly http?: (
+    request: Request,
+    client: HttpClient,
+  ) => Promise<Response | undefined> | Response | undefined;
   /**
    * Sweep granularity for deadlines and heartbeats. Default: a quarter of the shortest
    * timeout, between 50 ms and 1 s (a deadline fires at most two sweeps late).
@@ -164,6 +167,29 @@ export class Gateway {
   /** The connections of this worker (for kicks and tests). */
   connections(): IterableIterator<ConnectionEntry> {
     return this.#connections.values();
+  }
+
+  /**
+   * Closes this worker's connections of login session `sessionId` with the `Revoked` close
+   * code (after a logout or a detected refresh-token theft); resolves to how many. A scan:
+   * revocations are rare, and an index per session would cost every connection.
+   */
+  closeSession(sessionId: string, reason = "session revoked"): number {
+    let closed = 0;
+    for (const entry of this.#connections) {
+      if (entry.identity?.sessionId !== sessionId || entry.closed) continue;
+      closed++;
+      this.#system.tell(
+        entry.ref,
+        {
+          type: "close",
+          code: CloseCode.Revoked,
+          errorCode: ErrorCode.AuthTokenRevoked,
+          reason,
+        } satisfies ConnectionMessage,
+      );
+    }
+    return closed;
   }
 
   /** Opens the listeners. Rejects if a port cannot be bound. */
@@ -319,9 +345,16 @@ export class Gateway {
         ? jsonError(503, "shutting_down", "Server is shutting down")
         : Response.json({ status: "ready" });
     }
-    const routed = await this.#options.http?.(request);
+    const client = { address: (info.remoteAddr as Deno.NetAddr).hostname };
+    const routed = await this.#options.http?.(request, client);
     return routed ?? jsonError(404, "not_found", `No route for ${request.method} ${url.pathname}`);
   }
+}
+
+/** Who sent an HTTP request (the peer of the TCP connection). */
+export interface HttpClient {
+  /** The peer's IP address. */
+  readonly address: string;
 }
 
 /** A JSON error response: `{ "error": { "code": ..., "message": ... } }`. */

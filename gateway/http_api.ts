@@ -10,7 +10,8 @@
  */
 
 import type { AuthService, KeySet } from "../services/mod.ts";
-import { jsonError } from "./gateway.ts";
+import { type HttpClient, jsonError } from "./gateway.ts";
+import type { HttpHandler } from "./http_chat_api.ts";
 
 /** Largest accepted request body. */
 export const MAX_JSON_BODY = 16 * 1024;
@@ -39,8 +40,8 @@ export type JsonBody = { ok: true; value: Record<string, unknown> } | {
  * const response = await api(request) ?? new Response("Not found", { status: 404 });
  * ```
  */
-export function httpApi(deps: HttpApiDeps): (request: Request) => Promise<Response | undefined> {
-  const routes: Record<string, (request: Request) => Promise<Response>> = {
+export function httpApi(deps: HttpApiDeps): HttpHandler {
+  const routes: Record<string, (request: Request, client?: HttpClient) => Promise<Response>> = {
     "GET /.well-known/jwks.json": () =>
       Promise.resolve(Response.json(deps.keys.publicJwks(), {
         headers: { "cache-control": "public, max-age=300" },
@@ -57,14 +58,20 @@ export function httpApi(deps: HttpApiDeps): (request: Request) => Promise<Respon
       }
       return Response.json({ user: result.user }, { status: 201 });
     },
-    "POST /v1/auth/login": async (request) => {
+    "POST /v1/auth/login": async (request, client) => {
       const body = await readJson(request);
       if (!body.ok) return body.response;
       const result = await deps.auth.login(
         text(body.value.username),
         text(body.value.password),
         text(body.value.deviceId),
+        { address: client?.address },
       );
+      if (!result.ok && result.code === "rate_limited") {
+        const response = jsonError(429, result.code, result.message);
+        response.headers.set("retry-after", String(Math.ceil(result.retryAfterMs / 1000)));
+        return response;
+      }
       if (!result.ok) {
         return jsonError(
           result.code === "bad_credentials" ? 401 : 400,
@@ -106,10 +113,10 @@ export function httpApi(deps: HttpApiDeps): (request: Request) => Promise<Respon
       return new Response(null, { status: 204 });
     },
   };
-  return async (request) => {
+  return async (request, client) => {
     const url = new URL(request.url);
     const route = routes[`${request.method} ${url.pathname}`];
-    if (route) return await route(request);
+    if (route) return await route(request, client);
     const known = Object.keys(routes).some((key) => key.endsWith(` ${url.pathname}`));
     return known
       ? jsonError(405, "method_not_allowed", `${request.method} is not allowed here`)

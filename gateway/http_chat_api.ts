@@ -20,7 +20,7 @@ import type {
   UserStore,
 } from "../services/mod.ts";
 import { parseDirectConversationId } from "../protocol/mod.ts";
-import { jsonError } from "./gateway.ts";
+import { type HttpClient, jsonError } from "./gateway.ts";
 import { bearer, readJson } from "./http_api.ts";
 
 /** What the chat API reads and changes. */
@@ -39,7 +39,10 @@ export interface HttpChatApiDeps {
 }
 
 /** A request handler that answers `undefined` for paths it does not serve. */
-export type HttpHandler = (request: Request) => Promise<Response | undefined>;
+export type HttpHandler = (
+  request: Request,
+  client?: HttpClient,
+) => Promise<Response | undefined>;
 
 /** Default page sizes (the stores clamp larger limits to their maxima). */
 const DEFAULT_LIMITS = { users: 20, friends: 100, conversations: 50, messages: 50 } as const;
@@ -243,11 +246,11 @@ export function httpChatApi(deps: HttpChatApiDeps): HttpHandler {
  * ```
  */
 export function firstHttpHandler(
-  ...handlers: readonly ((request: Request) => Promise<Response | undefined>)[]
+  ...handlers: readonly HttpHandler[]
 ): HttpHandler {
-  return async (request) => {
+  return async (request, client) => {
     for (const handler of handlers) {
-      const response = await handler(request);
+      const response = await handler(request, client);
       if (response !== undefined) return response;
     }
     return undefined;

@@ -35,6 +35,7 @@ export {
   Gateway,
   type GatewayOptions,
   type GatewayStats,
+  type HttpClient,
   jsonError,
   type ListenOptions,
 } from "./gateway.ts";

@@ -7,6 +7,12 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
+import {
+  CHANGES_FROM,
+  MESSAGE_COLUMNS,
+  SUMMARY_FROM,
+  SUMMARY_ORDER,
+} from "./_message_sql_views.ts";
 
 /** The store's prepared statements, by name. Every statement reads integers as `bigint`. */
 export type MessageStatements = Record<
@@ -32,31 +38,9 @@ export type MessageStatements = Record<
   StatementSync
 >;
 
-const MESSAGE_COLUMNS = "message_id, conversation_id, seq, sender_id, client_msg_id, " +
-  "content_type, text, data, custom_type, created_at";
-
-// The user's view of a conversation: their membership, and for a direct conversation the
-// other member. Shared by the change log and the conversation list.
-const VIEW_SELECT = `
-  uc.conversation_id, c.kind, c.last_seq, m.delivered_seq, m.read_seq,
-  p.user_id AS peer_id, p.joined_at AS peer_joined_at,
-  p.delivered_seq AS peer_delivered_seq, p.read_seq AS peer_read_seq`;
-const VIEW_JOIN = `
-  FROM user_conversations uc
-  JOIN conversations c ON c.id = uc.conversation_id
-  JOIN conversation_members m ON m.conversation_id = uc.conversation_id AND m.user_id = uc.user_id
-  LEFT JOIN conversation_members p ON c.kind = 'direct'
-    AND p.conversation_id = uc.conversation_id AND p.user_id <> uc.user_id`;
-const SUMMARY_SQL = `
-  SELECT ${VIEW_SELECT}, uc.activity_at,
-    msg.message_id AS m_message_id, msg.sender_id AS m_sender_id,
-    msg.client_msg_id AS m_client_msg_id, msg.content_type AS m_content_type,
-    msg.text AS m_text, msg.data AS m_data, msg.custom_type AS m_custom_type,
-    msg.created_at AS m_created_at
-  ${VIEW_JOIN}
-  LEFT JOIN messages msg ON msg.conversation_id = c.id AND msg.seq = c.last_seq
+const SUMMARY_SQL = `${SUMMARY_FROM}
   WHERE uc.user_id = ? %BEFORE%
-  ORDER BY uc.activity_at DESC, uc.conversation_id DESC
+  ${SUMMARY_ORDER}
   LIMIT ?`;
 
 /** Prepares every statement of the message store on `db`. */
@@ -125,7 +109,7 @@ export function prepareMessageStatements(db: DatabaseSync): MessageStatements {
        WHERE conversation_id = ? AND seq > ? AND seq <= ? ORDER BY seq DESC LIMIT ?`,
     ),
     changes: db.prepare(
-      `SELECT ${VIEW_SELECT}, uc.change_seq, uc.changed_at ${VIEW_JOIN}
+      `${CHANGES_FROM}
        WHERE uc.user_id = ? AND uc.change_seq > ? ORDER BY uc.change_seq LIMIT ?`,
     ),
     summaries: db.prepare(SUMMARY_SQL.replace("%BEFORE%", "")),

@@ -26,6 +26,8 @@ export const VerifyFailure = {
   UnknownKey: "unknown_key",
   /** Issuer, audience, type or a required claim is wrong or missing. */
   InvalidClaims: "invalid_claims",
+  /** Valid, but its session was revoked (logout, refresh-token reuse). */
+  Revoked: "revoked",
 } as const;
 /** One of {@link VerifyFailure}'s values. */
 export type VerifyFailure = typeof VerifyFailure[keyof typeof VerifyFailure];

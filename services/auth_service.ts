@@ -40,6 +40,40 @@ export interface AuthServiceOptions {
   readonly passwordCost?: ScryptCost;
   /** Current time in ms since the epoch. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Revoked sessions, so access tokens issued before a logout or a detected refresh-token
+   * theft stop working at once rather than at their expiry. Without it, verification
+   * checks signatures and claims only.
+   */
+  readonly revocations?: SessionRevocations;
+  /**
+   * Login attempts allowed per account name and per client address (token buckets, shared
+   * by the nodes on Redis). Without them logins are not limited.
+   */
+  readonly loginLimits?: {
+    readonly perAccount: AttemptLimiter;
+    readonly perAddress: AttemptLimiter;
+  };
+}
+
+/** A token bucket per key (the `RateLimiter` port, seen from the auth service). */
+export interface AttemptLimiter {
+  take(key: string): Promise<{ readonly allowed: boolean; readonly retryAfterMs: number }>;
+}
+
+/**
+ * Where the auth service records revoked sessions and asks about them: the
+ * `RevocationList` port (in-memory or Redis), plus whatever must react at once (live
+ * connections of the session are closed).
+ */
+export interface SessionRevocations {
+  /**
+   * Session `sessionId` of `userId` was revoked; access tokens for it may still be presented
+   * until `untilMs` (after that they have expired anyway).
+   */
+  revoke(revocation: { userId: string; sessionId: string; untilMs: number }): Promise<void>;
+  /** Whether `sessionId` was revoked (and not forgotten yet). */
+  isRevoked(sessionId: string): Promise<boolean>;
 }
 
 /** Defaults of {@link AuthServiceOptions}. */
@@ -82,7 +116,8 @@ export type RegisterResult =
 /** Outcome of {@link AuthService.login}. */
 export type LoginResult =
   | { readonly ok: true; readonly tokens: TokenPair }
-  | AuthFailure<"bad_credentials" | "invalid_device_id">;
+  | AuthFailure<"bad_credentials" | "invalid_device_id">
+  | AuthFailure<"rate_limited"> & { readonly retryAfterMs: number };
 
 /** Outcome of {@link AuthService.refresh}. */
 export type RefreshResult =
@@ -125,10 +160,14 @@ export class AuthService {
   #passwordCost: ScryptCost;
   #now: () => number;
   #dummyHash: Promise<string> | undefined;
+  #revocations: SessionRevocations | undefined;
+  #loginLimits: AuthServiceOptions["loginLimits"];
 
   /** @throws {RangeError} when a lifetime, the tolerance or the scrypt cost is invalid. */
   constructor(options: AuthServiceOptions) {
     this.#users = options.users;
+    this.#revocations = options.revocations;
+    this.#loginLimits = options.loginLimits;
     this.#tokens = options.refreshTokens;
     this.#keys = options.keys;
     this.#accessTtlSec = seconds(
@@ -174,11 +213,37 @@ export class AuthService {
    * password get the same answer after the same work (a hash against a dummy), so neither
    * the reply nor its timing tells whether an account exists.
    */
-  async login(username: string, password: string, deviceId: string): Promise<LoginResult> {
+  async login(
+    username: string,
+    password: string,
+    deviceId: string,
+    client: { readonly address?: string } = {},
+  ): Promise<LoginResult> {
     const device = validateDeviceId(deviceId);
     if (!device.ok) return { ok: false, code: "invalid_device_id", message: device.message };
     const plausible = typeof username === "string" && typeof password === "string" &&
       username.length <= MAX_LOGIN_USERNAME_LENGTH && password.length <= MAX_LOGIN_PASSWORD_LENGTH;
+    // Every attempt costs a token, before any password work: guessing and scrypt floods
+    // are both bounded. The address is checked first so one client cannot drain an
+    // account's bucket and lock its owner out beyond that client's own allowance.
+    const limits = this.#loginLimits;
+    if (limits !== undefined) {
+      const checks = [
+        ...(client.address ? [() => limits.perAddress.take(`address:${client.address}`)] : []),
+        ...(plausible ? [() => limits.perAccount.take(`account:${username.toLowerCase()}`)] : []),
+      ];
+      for (const check of checks) {
+        const { allowed, retryAfterMs } = await check();
+        if (!allowed) {
+          return {
+            ok: false,
+            code: "rate_limited",
+            message: `Too many login attempts; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+            retryAfterMs,
+          };
+        }
+      }
+    }
     const user = plausible ? await this.#users.byUsername(username) : undefined;
     if (user === undefined) {
       if (plausible) await this.#dummyWork(password);
@@ -225,6 +290,7 @@ export class AuthService {
       case "expired":
         return tokenFailure("token_expired");
       case "reused":
+        await this.#revoked(result.userId, result.familyId, now);
         return tokenFailure("token_reused");
     }
   }
@@ -237,14 +303,28 @@ export class AuthService {
    */
   async logout(target: LogoutTarget): Promise<{ revoked: boolean }> {
     const now = this.#now();
+    let userId: string, sessionId: string;
     if ("refreshToken" in target) {
       const hash = hashRefreshToken(target.refreshToken);
       const record = hash === undefined ? undefined : await this.#tokens.find(hash);
       if (record === undefined) return { revoked: false };
-      return { revoked: (await this.#tokens.revokeFamily(record.familyId, now)) > 0 };
+      ({ userId, familyId: sessionId } = record);
+    } else {
+      ({ userId, sessionId } = target);
     }
-    const count = await this.#tokens.revokeFamily(target.sessionId, now, { userId: target.userId });
+    const count = await this.#tokens.revokeFamily(sessionId, now, { userId });
+    // Also when nothing was live: a repeated logout still ends the session's connections.
+    if ("sessionId" in target || count > 0) await this.#revoked(userId, sessionId, now);
     return { revoked: count > 0 };
+  }
+
+  async #revoked(userId: string, sessionId: string, now: number): Promise<void> {
+    await this.#revocations?.revoke({
+      userId,
+      sessionId,
+      // Tokens are accepted up to the clock tolerance past their expiry.
+      untilMs: now + (this.#accessTtlSec + this.#clockToleranceSec) * 1000,
+    });
   }
 
   /** Ends every session of a user (after a password change, say); resolves to how many tokens. */
@@ -261,13 +341,17 @@ export class AuthService {
    * Verifies an access token locally: EdDSA signature by a key of the key set (by `kid`),
    * type, issuer, audience, expiry and claim shapes. Never rejects for a bad token.
    */
-  verifyAccessToken(token: string): Promise<VerifyResult> {
-    return verifyAccessToken(token, this.#keys, {
+  async verifyAccessToken(token: string): Promise<VerifyResult> {
+    const result = await verifyAccessToken(token, this.#keys, {
       issuer: this.#issuer,
       audience: this.#audience,
       clockToleranceSec: this.#clockToleranceSec,
       now: this.#now,
     });
+    if (result.ok && await this.#revocations?.isRevoked(result.claims.sessionId)) {
+      return { ok: false, reason: "revoked" };
+    }
+    return result;
   }
 
   async #pair(userId: string, sessionId: string, refreshToken: string): Promise<TokenPair> {

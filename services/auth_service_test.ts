@@ -285,3 +285,96 @@ Deno.test("AuthService rejects invalid lifetimes and scrypt cost", () => {
     RangeError,
   );
 });
+
+/** A `SessionRevocations` in a map, recording what it was told. */
+function revocationLog() {
+  const revoked = new Map<string, { userId: string; untilMs: number }>();
+  return {
+    revoked,
+    revoke: (
+      { userId, sessionId, untilMs }: { userId: string; sessionId: string; untilMs: number },
+    ) => {
+      revoked.set(sessionId, { userId, untilMs });
+      return Promise.resolve();
+    },
+    isRevoked: (sessionId: string) => Promise.resolve(revoked.has(sessionId)),
+  };
+}
+
+Deno.test("AuthService.logout() revokes the session's access tokens too, until they expire", async () => {
+  const log = revocationLog();
+  using t = setup({ revocations: log, accessTtlSec: 600 });
+  const tokens = await loggedIn(t.auth);
+  const other = await loggedIn(t.auth, "phone");
+  assert.ok((await t.auth.verifyAccessToken(tokens.accessToken)).ok);
+  assert.deepEqual(await t.auth.logout({ refreshToken: tokens.refreshToken }), { revoked: true });
+  assert.deepEqual(await t.auth.verifyAccessToken(tokens.accessToken), {
+    ok: false,
+    reason: "revoked",
+  });
+  // Until the access token's expiry plus the clock tolerance (5 s), no longer.
+  assert.deepEqual(log.revoked.get(tokens.sessionId), {
+    userId: tokens.userId,
+    untilMs: T0 + 605_000,
+  });
+  // The other session is untouched.
+  assert.ok((await t.auth.verifyAccessToken(other.accessToken)).ok);
+  // By session id (bearer logout), even when its refresh tokens are already gone.
+  await t.auth.logout({ sessionId: other.sessionId, userId: other.userId });
+  assert.equal((await t.auth.verifyAccessToken(other.accessToken)).ok, false);
+});
+
+Deno.test("AuthService.refresh() of a reused token revokes the session's access tokens", async () => {
+  const log = revocationLog();
+  using t = setup({ revocations: log });
+  const first = await loggedIn(t.auth);
+  const second = await t.auth.refresh(first.refreshToken);
+  assert.ok(second.ok);
+  assert.ok((await t.auth.verifyAccessToken(second.tokens.accessToken)).ok);
+  assert.equal((await t.auth.refresh(first.refreshToken)).ok, false);
+  assert.deepEqual(await t.auth.verifyAccessToken(second.tokens.accessToken), {
+    ok: false,
+    reason: "revoked",
+  });
+  assert.deepEqual([...log.revoked.keys()], [first.sessionId]);
+});
+
+/** A bucket per key that allows `n` takes, and records the keys. */
+function countingLimiter(n: number) {
+  const used = new Map<string, number>();
+  return {
+    used,
+    take: (key: string) => {
+      const count = (used.get(key) ?? 0) + 1;
+      used.set(key, count);
+      return Promise.resolve({ allowed: count <= n, retryAfterMs: 30_000 });
+    },
+  };
+}
+
+Deno.test("AuthService.login() is limited per account and per address, before any password check", async () => {
+  const perAccount = countingLimiter(3);
+  const perAddress = countingLimiter(5);
+  using t = setup({ loginLimits: { perAccount, perAddress } });
+  await loggedIn(t.auth); // one attempt for alice, from no address
+  for (let i = 0; i < 2; i++) {
+    const wrong = await t.auth.login("alice", "wrong password", "laptop", { address: "10.0.0.1" });
+    assert.equal(!wrong.ok && wrong.code, "bad_credentials");
+  }
+  // The account's bucket is empty: even the right password is refused, with a retry time.
+  const limited = await t.auth.login("ALICE", "correct horse", "laptop", { address: "10.0.0.2" });
+  assert.deepEqual(limited, {
+    ok: false,
+    code: "rate_limited",
+    message: "Too many login attempts; retry in 30 s",
+    retryAfterMs: 30_000,
+  });
+  // One address trying many accounts runs out too, without touching the accounts' buckets.
+  for (let i = 0; i < 3; i++) {
+    await t.auth.login(`user${i}`, "x".repeat(10), "d", { address: "10.0.0.1" });
+  }
+  const flood = await t.auth.login("bob", "x".repeat(10), "d", { address: "10.0.0.1" });
+  assert.equal(!flood.ok && flood.code, "rate_limited");
+  assert.equal(perAccount.used.get("account:bob"), undefined);
+  assert.equal(perAddress.used.get("address:10.0.0.1"), 6);
+});

@@ -6,47 +6,38 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { immediateTransaction } from "./sqlite.ts";
-import { checkTime, clampLimit, parseUserId, settle } from "./_store_util.ts";
-import {
-  type BlockResult,
-  type Friend,
-  type FriendRequestResult,
-  type FriendsOfOptions,
-  type FriendsPage,
-  type FriendStore,
-  MAX_FRIENDS_PAGE,
-  PENDING_LIMITS,
-  type PendingForOptions,
-  type PendingRequest,
-  type PendingRequests,
-  type Relation,
-  type RemoveFriendResult,
-  type RespondResult,
-  type UnblockResult,
+import { checkTime, parseUserId, settle } from "./_store_util.ts";
+import type {
+  BlockResult,
+  FriendRequestResult,
+  FriendsOfOptions,
+  FriendsPage,
+  FriendStore,
+  PendingForOptions,
+  PendingRequests,
+  Relation,
+  RemoveFriendResult,
+  RespondResult,
+  UnblockResult,
 } from "./friend_store.ts";
+import {
+  decideRequest,
+  friendsPageQuery,
+  NO_RELATION,
+  type PairState,
+  pendingLimit,
+  type PersonRow,
+  type RequestStatus,
+  toFriendsPage,
+  toPendingRequest,
+  toRelation,
+} from "./_friend_rows.ts";
 
 /** Options of {@link SqliteFriendStore}. */
 export interface SqliteFriendStoreOptions {
   /** Close `db` when the store closes. Default `false`: the opener owns the handle. */
   readonly closeDb?: boolean;
 }
-
-type RequestStatus = "pending" | "accepted" | "declined" | "cancelled";
-
-interface PersonRow {
-  user_id: bigint;
-  username: string;
-  at: bigint;
-}
-
-const NO_RELATION: Relation = Object.freeze({
-  friends: false,
-  friendsSince: null,
-  requestSent: false,
-  requestReceived: false,
-  blocking: false,
-  blockedBy: false,
-});
 
 /**
  * {@link FriendStore} on a database opened by `openSqlite` with `SQLITE_MIGRATIONS` (it
@@ -144,18 +135,10 @@ export class SqliteFriendStore implements FriendStore {
       const b = parseUserId(to);
       if (a === undefined || b === undefined) return { ok: false, reason: "unknown_user" } as const;
       return immediateTransaction(this.#db, (): FriendRequestResult => {
-        if (!this.#userExists(a) || !this.#userExists(b)) {
-          return { ok: false, reason: "unknown_user" };
-        }
-        if (this.#blockedEither(a, b)) return { ok: false, reason: "blocked" };
-        if (this.#friendSince(a, b) !== undefined) return { ok: false, reason: "already_friends" };
-        if (this.#status(a, b) === "pending") return { ok: false, reason: "already_pending" };
-        if (this.#status(b, a) === "pending") {
-          this.#befriend(b, a, now);
-          return { ok: true, status: "accepted" };
-        }
-        this.#sql.upsertPending.run(a, b, now, now);
-        return { ok: true, status: "pending" };
+        const result = decideRequest(this.#pair(a, b));
+        if (result.ok && result.status === "accepted") this.#befriend(b, a, now);
+        if (result.ok && result.status === "pending") this.#sql.upsertPending.run(a, b, now, now);
+        return result;
       });
     });
   }
@@ -214,44 +197,20 @@ export class SqliteFriendStore implements FriendStore {
 
   friendsOf(user: string, options: FriendsOfOptions): Promise<FriendsPage> {
     return settle(() => {
-      const limit = clampLimit(options.limit, MAX_FRIENDS_PAGE, "friends");
-      let after = 0n;
-      if (options.after !== undefined) {
-        const parsed = parseUserId(options.after);
-        if (parsed === undefined) {
-          throw new TypeError(
-            `Cannot read friends: after ${JSON.stringify(options.after)} is not a user id`,
-          );
-        }
-        after = parsed;
-      }
-      const id = parseUserId(user);
-      if (id === undefined) return { friends: [], hasMore: false };
-      const rows = this.#sql.friends.all(id, after, limit + 1) as unknown as PersonRow[];
-      const friends = rows.slice(0, limit).map((row): Friend => ({
-        userId: row.user_id.toString(),
-        username: row.username,
-        since: Number(row.at),
-      }));
-      return { friends, hasMore: rows.length > limit };
+      const query = friendsPageQuery(user, options);
+      if (query.user === undefined) return { friends: [], hasMore: false };
+      const rows = this.#sql.friends.all(query.user, query.after, query.limit + 1);
+      return toFriendsPage(rows as unknown as PersonRow[], query.limit);
     });
   }
 
   pendingFor(user: string, options: PendingForOptions = {}): Promise<PendingRequests> {
     return settle(() => {
-      const limit = clampLimit(
-        options.limit ?? PENDING_LIMITS.default,
-        PENDING_LIMITS.max,
-        "requests",
-      );
+      const limit = pendingLimit(options);
       const id = parseUserId(user);
       if (id === undefined) return { incoming: [], outgoing: [] };
       const read = (statement: StatementSync) =>
-        (statement.all(id, limit) as unknown as PersonRow[]).map((row): PendingRequest => ({
-          userId: row.user_id.toString(),
-          username: row.username,
-          createdAt: Number(row.at),
-        }));
+        (statement.all(id, limit) as unknown as PersonRow[]).map(toPendingRequest);
       return { incoming: read(this.#sql.incoming), outgoing: read(this.#sql.outgoing) };
     });
   }
@@ -277,15 +236,7 @@ export class SqliteFriendStore implements FriendStore {
       const x = parseUserId(a);
       const y = parseUserId(b);
       if (x === undefined || y === undefined || x === y) return NO_RELATION;
-      const since = this.#friendSince(x, y);
-      return {
-        friends: since !== undefined,
-        friendsSince: since ?? null,
-        requestSent: this.#status(x, y) === "pending",
-        requestReceived: this.#status(y, x) === "pending",
-        blocking: this.#sql.blocked.get(x, y) !== undefined,
-        blockedBy: this.#sql.blocked.get(y, x) !== undefined,
-      };
+      return toRelation(this.#pair(x, y));
     });
   }
 
@@ -328,6 +279,18 @@ export class SqliteFriendStore implements FriendStore {
   /** Gives the request `from` -> `to` its final status, if it is pending. */
   #close(from: bigint, to: bigint, status: Exclude<RequestStatus, "pending">, now: number): void {
     this.#sql.setPendingStatus.run(status, now, from, to);
+  }
+
+  /** Everything stored between `a` and `b`, from `a`'s side. */
+  #pair(a: bigint, b: bigint): PairState {
+    return {
+      users: Number(this.#userExists(a)) + Number(this.#userExists(b)),
+      friendsSince: this.#friendSince(a, b),
+      sent: this.#status(a, b),
+      received: this.#status(b, a),
+      blocking: this.#sql.blocked.get(a, b) !== undefined,
+      blockedBy: this.#sql.blocked.get(b, a) !== undefined,
+    };
   }
 
   #status(from: bigint, to: bigint): RequestStatus | undefined {

@@ -6,8 +6,17 @@
 
 import type { DatabaseSync } from "node:sqlite";
 import { immediateTransaction } from "./sqlite.ts";
-import { checkTime, clampLimit, MAX_INT64, parseUserId, settle } from "./_store_util.ts";
+import { checkTime, clampLimit, parseUserId, settle } from "./_store_util.ts";
 import { invalidReason } from "./_append_item.ts";
+import { planAppend, type PlanConversation } from "./_append_plan.ts";
+import {
+  changesPage,
+  checkSeq,
+  checkWatermarkKind,
+  maxBigint,
+  pageRange,
+  watermarkAfter,
+} from "./_message_store_core.ts";
 import { type MessageStatements, prepareMessageStatements } from "./_message_store_sql.ts";
 import {
   type ChangeRow,
@@ -15,16 +24,13 @@ import {
   type MemberRow,
   type MessageRow,
   type SummaryRow,
-  toContent,
   toMember,
   toMessage,
   toSummary,
-  toView,
 } from "./_message_rows.ts";
 import {
   type AppendItem,
   type AppendResult,
-  type ChangeEntry,
   type ChangesPage,
   type ConversationRecord,
   type ConversationsOfOptions,
@@ -34,7 +40,6 @@ import {
   MAX_APPEND_BATCH,
   MAX_CHANGES_PAGE,
   MAX_CONVERSATIONS_PAGE,
-  MAX_MESSAGE_PAGE,
   type MessagePage,
   type MessageStore,
   type PageOptions,
@@ -49,15 +54,9 @@ export interface SqliteMessageStoreOptions {
   readonly closeDb?: boolean;
 }
 
-/** What `appendBatch` keeps per conversation while the batch runs (under the write lock). */
-interface BatchConversation {
-  readonly exists: boolean;
-  lastSeq: bigint;
+/** A conversation as `appendBatch` reads it under the write lock. */
+interface BatchConversation extends PlanConversation {
   readonly members: Map<bigint, MemberRow>;
-  conflicted: boolean;
-  stored: boolean;
-  /** Sender -> seq of their last message stored by this batch. */
-  readonly senders: Map<bigint, bigint>;
 }
 
 /**
@@ -156,22 +155,14 @@ export class SqliteMessageStore implements MessageStore {
 
   page(conversationId: string, options: PageOptions): Promise<MessagePage> {
     return settle(() => {
-      const limit = clampLimit(options.limit, MAX_MESSAGE_PAGE, "messages");
-      const after = options.afterSeq ?? 0n;
-      checkSeq(after, "afterSeq");
-      if (options.beforeSeq !== undefined) checkSeq(options.beforeSeq, "beforeSeq");
-      // Inclusive upper bound, so "no bound" needs no second statement.
-      const upTo = options.beforeSeq === undefined || options.beforeSeq > MAX_INT64
-        ? MAX_INT64
-        : options.beforeSeq - 1n;
-      if (upTo <= after) return { messages: [], hasMore: false };
-      // One row more than asked tells whether the range holds more.
-      const statement = options.beforeSeq === undefined ? this.#sql.pageUp : this.#sql.pageDown;
+      const range = pageRange(options);
+      if (range === undefined) return { messages: [], hasMore: false };
+      const { after, upTo, limit, newest } = range;
+      const statement = newest ? this.#sql.pageDown : this.#sql.pageUp;
       const rows = statement.all(conversationId, after, upTo, limit + 1) as unknown as MessageRow[];
-      const hasMore = rows.length > limit;
       const page = rows.slice(0, limit).map(toMessage);
-      if (statement === this.#sql.pageDown) page.reverse();
-      return { messages: page, hasMore };
+      if (newest) page.reverse();
+      return { messages: page, hasMore: rows.length > limit };
     });
   }
 
@@ -185,9 +176,7 @@ export class SqliteMessageStore implements MessageStore {
     return settle(() => {
       checkSeq(seq, "seq");
       checkTime(now, "set a watermark");
-      if (kind !== "delivered" && kind !== "read") {
-        throw new TypeError(`Cannot set a watermark: unknown kind ${JSON.stringify(kind)}`);
-      }
+      checkWatermarkKind(kind);
       const user = parseUserId(userId);
       if (user === undefined) return { ok: false, reason: "not_member" } as const;
       // Most receipts repeat what is known (several devices ack the same seq): decide that
@@ -219,17 +208,7 @@ export class SqliteMessageStore implements MessageStore {
       const reset = cursor > (counter?.seq ?? 0n);
       if (reset) cursor = 0n;
       const rows = this.#sql.changes.all(user, cursor, max + 1) as unknown as ChangeRow[];
-      const changes = rows.slice(0, max).map((row): ChangeEntry => ({
-        ...toView(row),
-        changeSeq: row.change_seq,
-        changedAt: Number(row.changed_at),
-      }));
-      return {
-        changes,
-        cursor: changes.at(-1)?.changeSeq ?? cursor,
-        hasMore: rows.length > max,
-        reset,
-      };
+      return changesPage(rows, max, cursor, reset);
     });
   }
 
@@ -275,95 +254,55 @@ export class SqliteMessageStore implements MessageStore {
     invalid: readonly (string | undefined)[],
     now: number,
   ): AppendResult[] {
-    const conversations = new Map<string, BatchConversation>();
-    const results = items.map((item, i): AppendResult => {
-      const reason = invalid[i];
-      if (reason !== undefined) return { status: "invalid", reason };
-      const sender = BigInt(item.senderId);
-      // Before anything else: a retry gets its original ack, even from a stale writer. The
-      // lookup sees this batch's own earlier inserts (same transaction).
-      const original = this.#sql.byClientMsgId.get(sender, item.clientMsgId) as
-        | MessageRow
-        | undefined;
-      if (original !== undefined) return { status: "duplicate", message: toMessage(original) };
-      const conversation = this.#batchConversation(conversations, item.conversationId);
-      if (!conversation.exists) return { status: "unknown_conversation" };
-      if (!conversation.members.has(sender)) return { status: "not_member" };
-      if (conversation.conflicted || item.seq <= conversation.lastSeq) {
-        // The writer is stale: refuse the rest of its items for this conversation too, or
-        // it could write a seq the current owner is about to take.
-        conversation.conflicted = true;
-        return { status: "seq_conflict" };
-      }
-      if (item.seq !== conversation.lastSeq + 1n) {
-        return { status: "seq_gap", expectedSeq: conversation.lastSeq + 1n };
-      }
-      const message = this.#insert(item, sender, now);
-      conversation.lastSeq = item.seq;
-      conversation.stored = true;
-      conversation.senders.set(sender, item.seq);
-      return { status: "stored", message };
+    const conversations = new Map<string, BatchConversation | undefined>();
+    const plan = planAppend(items, invalid, {
+      original: (sender, clientMsgId) => {
+        const row = this.#sql.byClientMsgId.get(sender, clientMsgId) as MessageRow | undefined;
+        return row && toMessage(row);
+      },
+      conversation: (id) => {
+        const conversation = this.#batchConversation(id);
+        conversations.set(id, conversation);
+        return conversation;
+      },
     });
-    for (const [id, conversation] of conversations) {
-      if (!conversation.stored) continue;
-      this.#sql.setLastSeq.run(conversation.lastSeq, id);
-      for (const [sender, seq] of conversation.senders) {
-        const member = conversation.members.get(sender)!;
+    const ids = plan.inserts.map(({ item, sender }) => {
+      const { type, text, data, customType } = item.content;
+      const row = this.#sql.insertMessage.get(
+        item.conversationId,
+        item.seq,
+        sender,
+        item.clientMsgId,
+        type,
+        text ?? null,
+        data ?? null,
+        customType ?? null,
+        now,
+      ) as { message_id: bigint };
+      return row.message_id.toString();
+    });
+    for (const { conversationId: id, lastSeq, senders } of plan.writes) {
+      const members = conversations.get(id)!.members;
+      this.#sql.setLastSeq.run(lastSeq, id);
+      for (const [sender, seq] of senders) {
+        const member = members.get(sender)!;
         this.#sql.setMember.run(
-          max(member.delivered_seq, seq),
-          max(member.read_seq, seq),
+          maxBigint(member.delivered_seq, seq),
+          maxBigint(member.read_seq, seq),
           id,
           sender,
         );
       }
-      for (const user of conversation.members.keys()) this.#touch(user, id, now, true);
+      for (const user of members.keys()) this.#touch(user, id, now, true);
     }
-    return results;
+    return plan.results(ids, now);
   }
 
-  #batchConversation(
-    conversations: Map<string, BatchConversation>,
-    id: string,
-  ): BatchConversation {
-    let conversation = conversations.get(id);
-    if (conversation === undefined) {
-      const row = this.#sql.conversation.get(id) as ConversationRow | undefined;
-      const members = row === undefined ? [] : this.#sql.members.all(id) as unknown as MemberRow[];
-      conversation = {
-        exists: row !== undefined,
-        lastSeq: row?.last_seq ?? 0n,
-        members: new Map(members.map((m) => [m.user_id, m])),
-        conflicted: false,
-        stored: false,
-        senders: new Map(),
-      };
-      conversations.set(id, conversation);
-    }
-    return conversation;
-  }
-
-  #insert(item: AppendItem, sender: bigint, now: number): StoredMessage {
-    const { type, text, data, customType } = item.content;
-    const row = this.#sql.insertMessage.get(
-      item.conversationId,
-      item.seq,
-      sender,
-      item.clientMsgId,
-      type,
-      text ?? null,
-      data ?? null,
-      customType ?? null,
-      now,
-    ) as { message_id: bigint };
-    return {
-      messageId: row.message_id.toString(),
-      conversationId: item.conversationId,
-      seq: item.seq,
-      senderId: sender.toString(),
-      clientMsgId: item.clientMsgId,
-      content: toContent(type, text ?? null, data ?? null, customType ?? null),
-      createdAt: now,
-    };
+  #batchConversation(id: string): BatchConversation | undefined {
+    const row = this.#sql.conversation.get(id) as ConversationRow | undefined;
+    if (row === undefined) return undefined;
+    const members = this.#sql.members.all(id) as unknown as MemberRow[];
+    return { lastSeq: row.last_seq, members: new Map(members.map((m) => [m.user_id, m])) };
   }
 
   /** The member's watermarks after a receipt, or `undefined` when not a member. */
@@ -378,16 +317,7 @@ export class SqliteMessageStore implements MessageStore {
       | undefined;
     const member = this.#sql.member.get(conversationId, user) as MemberRow | undefined;
     if (conversation === undefined || member === undefined) return undefined;
-    // A receipt beyond the last message is clamped: nobody has seen what does not exist.
-    const target = seq < conversation.last_seq ? seq : conversation.last_seq;
-    const deliveredSeq = max(member.delivered_seq, target);
-    const readSeq = kind === "read" ? max(member.read_seq, target) : member.read_seq;
-    return {
-      ok: true,
-      deliveredSeq,
-      readSeq,
-      changed: deliveredSeq !== member.delivered_seq || readSeq !== member.read_seq,
-    };
+    return watermarkAfter(conversation.last_seq, member, kind, seq);
   }
 
   /** Gives the user's change log its next value for the conversation. */
@@ -400,14 +330,4 @@ export class SqliteMessageStore implements MessageStore {
   #userExists(id: bigint): boolean {
     return this.#sql.userExists.get(id) !== undefined;
   }
-}
-
-function checkSeq(seq: bigint, name: string): void {
-  if (typeof seq !== "bigint" || seq < 0n) {
-    throw new RangeError(`Cannot use ${name} ${seq}: it is not a bigint >= 0`);
-  }
-}
-
-function max(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
 }

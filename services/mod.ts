@@ -318,6 +318,8 @@ export {
 // --- Auth service -------------------------------------------------------------------------
 
 export {
+  /** A token bucket per key, as login limits use it (`take(key)`). */
+  type AttemptLimiter,
   /** Default lifetimes, issuer, audience and clock tolerance of `AuthService`. */
   AUTH_DEFAULTS,
   /** A refusal: `{ ok: false, code, message }`. */
@@ -337,9 +339,91 @@ export {
   type RefreshResult,
   /** Outcome of `register`: the user, or `invalid_username` / `invalid_password` / `username_taken`. */
   type RegisterResult,
+  /** Where revoked sessions are recorded and checked (the `RevocationList` port). */
+  type SessionRevocations,
   /** Access + refresh token, their lifetimes in seconds, `userId`, `sessionId`. */
   type TokenPair,
 } from "./auth_service.ts";
+
+// --- Postgres ------------------------------------------------------------------------------
+
+export {
+  /** Default schema of flash-im's tables (`flash_im`). */
+  DEFAULT_PG_SCHEMA,
+  /** Connects a pool, creates the schema and applies migrations under an advisory lock. */
+  openPostgres,
+  /** Options of `openPostgres`: `schema`, `poolSize`, `connectTimeoutSec`. */
+  type OpenPostgresOptions,
+  /** The number of migrations applied to a schema. */
+  pgSchemaVersion,
+  /** A pooled Postgres client (`npm:postgres`). */
+  type Sql,
+} from "./postgres.ts";
+export {
+  /** The Postgres schema, as append-only migrations. */
+  PG_MIGRATIONS,
+} from "./pg_migrations.ts";
+export { PgFriendStore } from "./friend_store_pg.ts";
+export { PgMessageStore } from "./message_store_pg.ts";
+export { PgRefreshTokenStore } from "./refresh_token_store_pg.ts";
+export { PgUserStore } from "./user_store_pg.ts";
+
+// --- Shared ephemeral state (in-memory, Redis) ---------------------------------------------
+
+export type {
+  /** Recent sends' acks by sender and client message id. */
+  DedupeCache,
+  /** Where users' live sessions are (expiring entries). */
+  PresenceDirectory,
+  /** Token-bucket configuration: `capacity`, `refillPerSec`. */
+  RateLimitConfig,
+  /** Token buckets per key, atomic across instances. */
+  RateLimiter,
+  /** `allowed`, `remaining`, `retryAfterMs`. */
+  RateLimitResult,
+  /** Revoked session ids, announced to every instance's listeners. */
+  RevocationList,
+  /** A live session's user, session, device, node and worker. */
+  SessionLocation,
+} from "./ephemeral.ts";
+export {
+  MemoryDedupeCache,
+  MemoryPresenceDirectory,
+  MemoryRateLimiter,
+  MemoryRevocationList,
+} from "./ephemeral_memory.ts";
+export {
+  RedisDedupeCache,
+  RedisPresenceDirectory,
+  RedisRateLimiter,
+  RedisRevocationList,
+} from "./ephemeral_redis.ts";
+export {
+  /** The embedded node's revocations: a list per worker, kept in step by a BroadcastChannel. */
+  BroadcastRevocationList,
+} from "./ephemeral_broadcast.ts";
+export {
+  /** Connects to Redis, failing fast (with the URL, password hidden) when unreachable. */
+  openRedis,
+  type Redis,
+} from "./redis.ts";
+
+// --- Backends -------------------------------------------------------------------------------
+
+export {
+  /** The embedded or real shared-ephemeral ports of one worker. */
+  type Ephemeral,
+  /** Opens revocations and login limits on Redis, or the embedded equivalents. */
+  openEphemeral,
+  /** Opens the durable ports on SQLite or Postgres (migrating). */
+  openStores,
+  /** A bucket of N attempts per minute. */
+  perMinute,
+  /** Where the durable store is: the data dir, or Postgres URL, schema and pool size. */
+  type StoreOptions,
+  /** The durable ports on one backend, and `close()`. */
+  type Stores,
+} from "./backends.ts";
 
 // --- Errors -------------------------------------------------------------------------------
 

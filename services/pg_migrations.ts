@@ -5,8 +5,8 @@
  *
  * Conventions: ids are `bigint` (decimal strings in TypeScript records); times are `bigint`
  * milliseconds since the epoch, as in the embedded store, so both backends hand the ports
- * the same values. User names compare case-insensitively through a unique index on
- * `lower(username)`.
+ * the same values. User names compare ignoring ASCII letter case through a unique index on
+ * `lower(username COLLATE "C")`.
  *
  * @module
  */
@@ -20,6 +20,9 @@ export const PG_MIGRATIONS: readonly Migration[] = Object.freeze([
     name: "users, refresh tokens, friend requests, friendships and blocks",
     // Refresh tokens: only SHA-256 hashes are stored; used tokens stay until they expire so
     // that presenting one again is detected as reuse. friendships holds both directions.
+    // lower(username COLLATE "C") folds ASCII letters only and orders by bytes, whatever the
+    // server's locale (as SQLite's NOCASE does); one index serves lookups, uniqueness and
+    // prefix searches (LIKE 'ab%' plus ORDER BY become a range scan of it).
     sql: `
       CREATE TABLE users (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -27,8 +30,7 @@ export const PG_MIGRATIONS: readonly Migration[] = Object.freeze([
         password_hash text NOT NULL,
         created_at bigint NOT NULL
       );
-      CREATE UNIQUE INDEX users_username_lower ON users (lower(username));
-      CREATE INDEX users_username_prefix ON users (lower(username) text_pattern_ops);
+      CREATE UNIQUE INDEX users_username_lower ON users (lower(username COLLATE "C"));
       CREATE TABLE refresh_tokens (
         token_hash text PRIMARY KEY,
         family_id text NOT NULL,

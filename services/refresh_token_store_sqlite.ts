@@ -14,6 +14,13 @@ import type {
   RevokeFamilyOptions,
   RotateResult,
 } from "./refresh_token_store.ts";
+import { parseUserId } from "./_store_util.ts";
+import {
+  checkNewRefreshToken,
+  decideRotation,
+  type RefreshTokenRow,
+  toRefreshTokenRecord,
+} from "./_refresh_token_rows.ts";
 
 /** Options of {@link SqliteRefreshTokenStore}. */
 export interface SqliteRefreshTokenStoreOptions {
@@ -21,20 +28,8 @@ export interface SqliteRefreshTokenStoreOptions {
   readonly closeDb?: boolean;
 }
 
-interface TokenRow {
-  token_hash: string;
-  family_id: string;
-  user_id: bigint;
-  device_id: string;
-  created_at: bigint;
-  expires_at: bigint;
-  used_at: bigint | null;
-  revoked_at: bigint | null;
-}
-
 const COLUMNS =
   "token_hash, family_id, user_id, device_id, created_at, expires_at, used_at, revoked_at";
-const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /**
  * {@link RefreshTokenStore} on a database opened by `openSqlite` with `SQLITE_MIGRATIONS`.
@@ -89,8 +84,8 @@ export class SqliteRefreshTokenStore implements RefreshTokenStore {
   }
 
   find(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
-    const row = this.#find.get(tokenHash) as TokenRow | undefined;
-    return Promise.resolve(row && toRecord(row));
+    const row = this.#find.get(tokenHash) as RefreshTokenRow | undefined;
+    return Promise.resolve(row && toRefreshTokenRecord(row));
   }
 
   rotate(oldHash: string, next: NextRefreshToken, now: number): Promise<RotateResult> {
@@ -136,37 +131,19 @@ export class SqliteRefreshTokenStore implements RefreshTokenStore {
   }
 
   #rotate(oldHash: string, next: NextRefreshToken, now: number): RotateResult {
-    const old = this.#find.get(oldHash) as TokenRow | undefined;
-    if (old === undefined) return { status: "unknown" };
-    const userId = old.user_id.toString();
-    if (old.used_at !== null || old.revoked_at !== null) {
-      // Someone holds a token that was already exchanged: the legitimate client or a thief
-      // has the successor, and we cannot tell which. End the session for both.
-      this.#revokeFamily.run(now, old.family_id);
-      return { status: "reused", familyId: old.family_id, userId };
+    const old = this.#find.get(oldHash) as RefreshTokenRow | undefined;
+    const result = decideRotation(old && toRefreshTokenRecord(old), next, now);
+    if (result.status === "reused") {
+      this.#revokeFamily.run(now, result.familyId);
+    } else if (result.status === "ok") {
+      this.#markUsed.run(now, oldHash);
+      this.#insertRow(result.record);
     }
-    if (now >= Number(old.expires_at)) return { status: "expired" };
-    this.#markUsed.run(now, oldHash);
-    const record: NewRefreshToken = {
-      ...next,
-      familyId: old.family_id,
-      userId,
-      deviceId: old.device_id,
-    };
-    this.#insertRow(record);
-    return { status: "ok", record: { ...record, usedAt: null, revokedAt: null } };
+    return result;
   }
 
   #insertRow(record: NewRefreshToken): void {
-    if (!SHA256_HEX.test(record.tokenHash)) {
-      throw new TypeError("Cannot store refresh token: tokenHash is not a SHA-256 hex digest");
-    }
-    const userId = parseUserId(record.userId);
-    if (userId === undefined) {
-      throw new TypeError(
-        `Cannot store refresh token: user id ${JSON.stringify(record.userId)} is invalid`,
-      );
-    }
+    const userId = checkNewRefreshToken(record);
     this.#insert.run(
       record.tokenHash,
       record.familyId,
@@ -176,21 +153,4 @@ export class SqliteRefreshTokenStore implements RefreshTokenStore {
       record.expiresAt,
     );
   }
-}
-
-function parseUserId(id: string): bigint | undefined {
-  return /^[1-9][0-9]{0,18}$/.test(id) ? BigInt(id) : undefined;
-}
-
-function toRecord(row: TokenRow): RefreshTokenRecord {
-  return {
-    tokenHash: row.token_hash,
-    familyId: row.family_id,
-    userId: row.user_id.toString(),
-    deviceId: row.device_id,
-    createdAt: Number(row.created_at),
-    expiresAt: Number(row.expires_at),
-    usedAt: row.used_at === null ? null : Number(row.used_at),
-    revokedAt: row.revoked_at === null ? null : Number(row.revoked_at),
-  };
 }

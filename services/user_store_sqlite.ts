@@ -5,15 +5,15 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import {
-  type CreateUserResult,
-  MAX_USER_SEARCH,
-  type UserRecord,
-  type UserSearchOptions,
-  type UserStore,
-  type UserSummary,
+import type {
+  CreateUserResult,
+  UserRecord,
+  UserSearchOptions,
+  UserStore,
+  UserSummary,
 } from "./user_store.ts";
-import { clampLimit, parseUserId as parseExcluded, settle } from "./_store_util.ts";
+import { parseUserId, settle } from "./_store_util.ts";
+import { toUserRecord, type UserRow, userSearchQuery } from "./_user_rows.ts";
 
 /** Options of {@link SqliteUserStore}. */
 export interface SqliteUserStoreOptions {
@@ -23,16 +23,7 @@ export interface SqliteUserStoreOptions {
   readonly closeDb?: boolean;
 }
 
-interface UserRow {
-  id: bigint;
-  username: string;
-  password_hash: string;
-  created_at: bigint;
-}
-
 const COLUMNS = "id, username, password_hash, created_at";
-/** SQLite's INTEGER range; anything else cannot be an id. */
-const MAX_ID = 2n ** 63n - 1n;
 
 /**
  * {@link UserStore} on a database opened by `openSqlite` with `SQLITE_MIGRATIONS`. Several
@@ -81,7 +72,7 @@ export class SqliteUserStore implements UserStore {
   create(username: string, passwordHash: string): Promise<CreateUserResult> {
     const row = this.#insert.get(username, passwordHash, this.#now()) as UserRow | undefined;
     return Promise.resolve(
-      row ? { ok: true, user: toRecord(row) } : { ok: false, reason: "taken" },
+      row ? { ok: true, user: toUserRecord(row) } : { ok: false, reason: "taken" },
     );
   }
 
@@ -90,19 +81,15 @@ export class SqliteUserStore implements UserStore {
   }
 
   byId(id: string): Promise<UserRecord | undefined> {
-    const key = parseId(id);
+    const key = parseUserId(id);
     return Promise.resolve(key === undefined ? undefined : toMaybeRecord(this.#byId.get(key)));
   }
 
   search(prefix: string, options: UserSearchOptions): Promise<UserSummary[]> {
     return settle(() => {
-      const limit = clampLimit(options.limit, MAX_USER_SEARCH, "users");
-      if (typeof prefix !== "string" || prefix.length === 0) return [];
-      const pattern = `${prefix.replace(/[\\%_]/g, "\\$&")}%`;
-      const excluded = options.excludeUserId === undefined
-        ? 0n
-        : parseExcluded(options.excludeUserId) ?? 0n;
-      const rows = this.#search.all(pattern, excluded, limit) as unknown as {
+      const query = userSearchQuery(prefix, options);
+      if (query === undefined) return [];
+      const rows = this.#search.all(query.pattern, query.excluded, query.limit) as unknown as {
         id: bigint;
         username: string;
       }[];
@@ -120,21 +107,6 @@ export class SqliteUserStore implements UserStore {
   }
 }
 
-function parseId(id: string): bigint | undefined {
-  if (!/^[1-9][0-9]{0,18}$/.test(id)) return undefined;
-  const value = BigInt(id);
-  return value <= MAX_ID ? value : undefined;
-}
-
 function toMaybeRecord(row: unknown): UserRecord | undefined {
-  return row === undefined ? undefined : toRecord(row as UserRow);
-}
-
-function toRecord(row: UserRow): UserRecord {
-  return {
-    id: row.id.toString(),
-    username: row.username,
-    passwordHash: row.password_hash,
-    createdAt: Number(row.created_at),
-  };
+  return row === undefined ? undefined : toUserRecord(row as UserRow);
 }

@@ -14,7 +14,7 @@ import {
   ErrorCode,
   ServerError,
 } from "../client/mod.ts";
-import { freePorts, startServer, type TestServer, userTokens } from "./harness.ts";
+import { freePorts, removeDataDir, startServer, type TestServer, userTokens } from "./harness.ts";
 
 type Tokens = Awaited<ReturnType<typeof userTokens>>;
 
@@ -151,6 +151,6 @@ Deno.test("ChatClient e2e: ordered exactly-once delivery, catch-up, receipts, re
   } finally {
     await Promise.all(open.map((c) => c.close()));
     await server.stop("SIGKILL");
-    await Deno.remove(dataDir, { recursive: true });
+    await removeDataDir(dataDir);
   }
 });

@@ -5,16 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { ContentType, ErrorCode, type Frame, type SendAck, ServerError } from "../client/mod.ts";
 import { ReceiptKind, TypingState, u64, u64ToBigInt, u64ToString } from "../protocol/mod.ts";
-import {
-  openSqlite,
-  SQLITE_MIGRATIONS,
-  SqliteFriendStore,
-  SqliteMessageStore,
-} from "../services/mod.ts";
-import { device, startServer, userTokens } from "./harness.ts";
+import { openedStores } from "./backends.ts";
+import { device, removeDataDir, startServer, userTokens } from "./harness.ts";
 
 function text(peerUserId: string, clientMsgId: string, body: string) {
   return { peerUserId, clientMsgId, content: { type: ContentType.TEXT, text: body } };
@@ -45,11 +39,11 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
     const carol = await userTokens(server, "carol");
     // The HTTP friends API comes next; the store is the same one the node uses.
     {
-      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
-      const friends = new SqliteFriendStore(db);
-      await friends.request(alice.userId, bob.userId, Date.now());
-      assert.deepEqual(await friends.accept(bob.userId, alice.userId, Date.now()), { ok: true });
-      db.close();
+      await using stores = await openedStores(dataDir);
+      await stores.friends.request(alice.userId, bob.userId, Date.now());
+      assert.deepEqual(await stores.friends.accept(bob.userId, alice.userId, Date.now()), {
+        ok: true,
+      });
     }
     const laptop = await device(server, alice, "alice-laptop");
     const phone = await device(server, alice, "alice-phone");
@@ -168,9 +162,8 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
         readReceipt: { conversationId: `d:${ids[0]}:${ids[1]}`, upToSeq: u64(5) },
       }).then(() => undefined, (e) => e);
       assert.ok(planted instanceof ServerError, String(planted));
-      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
-      const list = await new SqliteMessageStore(db).conversationsOf(bob.userId, { limit: 10 });
-      db.close();
+      await using stores = await openedStores(dataDir);
+      const list = await stores.messages.conversationsOf(bob.userId, { limit: 10 });
       assert.equal(list.conversations.length, 1, "only the conversation with alice exists");
       await stranger.conn.close();
     });
@@ -178,14 +171,14 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
     await t.step("kill -9 loses no acknowledged message", async () => {
       await Promise.all([laptop.conn.close(), phone.conn.close()]);
       await server.stop("SIGKILL");
-      const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
-      const store = new SqliteMessageStore(db);
-      for (const ack of acked) {
-        const stored = await store.byClientMsgId(alice.userId, ack.clientMsgId!);
-        assert.ok(stored, `acked message ${ack.clientMsgId} is missing`);
-        assert.equal(stored.seq, u64ToBigInt(ack.seq));
+      {
+        await using stores = await openedStores(dataDir);
+        for (const ack of acked) {
+          const stored = await stores.messages.byClientMsgId(alice.userId, ack.clientMsgId!);
+          assert.ok(stored, `acked message ${ack.clientMsgId} is missing`);
+          assert.equal(stored.seq, u64ToBigInt(ack.seq));
+        }
       }
-      db.close();
       server = await startServer({ dataDir, args });
       const back = await device(server, alice, "alice-laptop");
       const next = await back.conn.sendMessage(text(bob.userId, "after-restart", "still here"));
@@ -194,6 +187,6 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
     });
   } finally {
     await server.stop("SIGKILL");
-    await Deno.remove(dataDir, { recursive: true });
+    await removeDataDir(dataDir);
   }
 });

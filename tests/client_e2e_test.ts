@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { ErrorCode, FlashConnection, ServerError } from "../client/mod.ts";
-import { startServer, userTokens } from "./harness.ts";
+import { removeDataDir, startServer, userTokens } from "./harness.ts";
 
 Deno.test("client SDK e2e", async (t) => {
   const dataDir = await Deno.makeTempDir({ prefix: "flash-im-client-e2e-" });
@@ -71,6 +71,6 @@ Deno.test("client SDK e2e", async (t) => {
     });
   } finally {
     await server.stop("SIGKILL");
-    await Deno.remove(dataDir, { recursive: true });
+    await removeDataDir(dataDir);
   }
 });

@@ -6,6 +6,7 @@
  */
 
 import { FlashConnection } from "../client/mod.ts";
+import { backendArgs, dropBackend } from "./backends.ts";
 import { NODE_V8_FLAGS } from "../config.ts";
 import { makeDevCert } from "../tools/dev_cert.ts";
 import {
@@ -97,6 +98,10 @@ async function startOnce(options: StartOptions): Promise<TestServer> {
     String(tcpPort),
     "--http-port",
     String(httpPort),
+    ...(await backendArgs(dataDir)),
+    // Tests log many users in from one address; the limit tests pass their own (last wins).
+    "--login-limit-address",
+    "100000",
     ...(options.args ?? []),
   ];
   if (options.tls) {
@@ -161,15 +166,24 @@ async function startOnce(options: StartOptions): Promise<TestServer> {
     },
     async [Symbol.asyncDispose]() {
       await server.stop("SIGKILL");
-      if (options.dataDir === undefined) await Deno.remove(dataDir, { recursive: true });
+      if (options.dataDir === undefined) await removeDataDir(dataDir);
     },
   };
   if (!out.includes("running with")) {
     await server.stop("SIGKILL");
-    if (options.dataDir === undefined) await Deno.remove(dataDir, { recursive: true });
+    if (options.dataDir === undefined) await removeDataDir(dataDir);
     throw new Error(`Server did not start (30 s).\nstdout: ${out}\nstderr: ${errText}`);
   }
   return server;
+}
+
+/**
+ * Removes a node's data dir and, on real backends, its Postgres schema and Redis keys.
+ * Tests that pass their own `dataDir` call this when done with it.
+ */
+export async function removeDataDir(dataDir: string): Promise<void> {
+  await dropBackend(dataDir);
+  await Deno.remove(dataDir, { recursive: true });
 }
 
 /** Registers `username` and logs in; returns the login's tokens. */

@@ -4,11 +4,10 @@
  */
 
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import type { Frame } from "../client/mod.ts";
 import { PresenceStatus } from "../protocol/mod.ts";
-import { openSqlite, SQLITE_MIGRATIONS, SqliteFriendStore } from "../services/mod.ts";
-import { device, startServer, type TestServer, userTokens } from "./harness.ts";
+import { openedStores } from "./backends.ts";
+import { device, removeDataDir, startServer, type TestServer, userTokens } from "./harness.ts";
 
 function presence(notes: Frame[], userId: string): number[] {
   return notes.filter((f) => f.body === "presenceNotify" && f.presenceNotify!.userId === userId)
@@ -32,11 +31,11 @@ Deno.test("presence: friends see online, offline after the grace period, no flap
     const dave = await userTokens(server, "dave");
     const erin = await userTokens(server, "erin");
     const frank = await userTokens(server, "frank");
-    const db = openSqlite(join(dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
-    const friends = new SqliteFriendStore(db);
-    await friends.request(dave.userId, erin.userId, Date.now());
-    await friends.accept(erin.userId, dave.userId, Date.now());
-    db.close();
+    {
+      await using stores = await openedStores(dataDir);
+      await stores.friends.request(dave.userId, erin.userId, Date.now());
+      await stores.friends.accept(erin.userId, dave.userId, Date.now());
+    }
 
     const watcher = await device(server, dave, "dave-phone");
     const first = await device(server, erin, "erin-phone");
@@ -70,6 +69,6 @@ Deno.test("presence: friends see online, offline after the grace period, no flap
     await Promise.all([watcher.conn.close(), stranger.conn.close()]);
   } finally {
     await server.stop("SIGKILL");
-    await Deno.remove(dataDir, { recursive: true });
+    await removeDataDir(dataDir);
   }
 });

@@ -10,7 +10,8 @@
  * Usage: `deno run -A tools/test.ts [--unit] [-- <deno test args>]`, e.g.
  * `deno task test -- --filter Mailbox`.
  *
- * - default: every `*_test.ts` deno discovers (deno.json's excludes apply);
+ * - default: every `*_test.ts` deno discovers (deno.json's excludes apply), then the e2e
+ *   tests under `tests/` again with `FLASH_TEST_BACKENDS=real` (nodes on Postgres + Redis);
  * - `--unit`: only `*_test.ts` under the unit layers, without `*_integration_test.ts`
  *   (integration, e2e and chaos tests live under `tests/` or carry that suffix).
  *
@@ -91,9 +92,34 @@ async function main(args: string[]): Promise<number> {
     }
   }
 
+  const runs = [await run(root, [...extra, ...paths], {})];
+  // The full run proves the e2e tests on the real backends too: same tests, other flags.
+  if (!own.includes("--unit") && extra.length === 0) {
+    console.log("\n=== e2e tests again, on Postgres + Redis (FLASH_TEST_BACKENDS=real) ===\n");
+    runs.push(await run(root, ["tests/"], { FLASH_TEST_BACKENDS: "real" }));
+  }
+  const total = { passed: 0, failed: 0, ignored: 0 };
+  for (const { summary } of runs) {
+    const counts = summary ?? { passed: 0, failed: 1, ignored: 0 };
+    total.passed += counts.passed;
+    total.failed += counts.failed;
+    total.ignored += counts.ignored;
+  }
+  console.log(`\n${formatSummary(total)}`);
+  const failedRun = runs.find(({ code, summary }) => code !== 0 || summary === undefined);
+  return failedRun === undefined ? 0 : failedRun.code || 1;
+}
+
+/** One `deno test` run, its output streamed; returns its exit code and closing counts. */
+async function run(
+  root: string,
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; summary: Summary | undefined }> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["test", "--allow-all", ...extra, ...paths],
+    args: ["test", "--allow-all", ...args],
     cwd: root,
+    env,
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
@@ -106,11 +132,7 @@ async function main(args: string[]): Promise<number> {
   }
   out.releaseLock();
   const { code } = await child.status;
-
-  const summary = parseSummary(tail);
-  console.log(`\n${formatSummary(summary ?? { passed: 0, failed: 1, ignored: 0 })}`);
-  if (summary === undefined && code === 0) return 1;
-  return code;
+  return { code, summary: parseSummary(tail) };
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

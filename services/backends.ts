@@ -1,0 +1,188 @@
+/**
+ * Opens the backends a node runs on: the embedded ones (SQLite, in-memory state shared by
+ * the node's workers) or the real ones (Postgres, Redis), behind the same ports.
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { DEFAULT_PG_SCHEMA, openPostgres, type Sql } from "./postgres.ts";
+import { PG_MIGRATIONS } from "./pg_migrations.ts";
+import { openSqlite } from "./sqlite.ts";
+import { SQLITE_MIGRATIONS } from "./sqlite_migrations.ts";
+import type { FriendStore } from "./friend_store.ts";
+import type { MessageStore } from "./message_store.ts";
+import type { RefreshTokenStore } from "./refresh_token_store.ts";
+import type { UserStore } from "./user_store.ts";
+import { SqliteFriendStore } from "./friend_store_sqlite.ts";
+import { SqliteMessageStore } from "./message_store_sqlite.ts";
+import { SqliteRefreshTokenStore } from "./refresh_token_store_sqlite.ts";
+import { SqliteUserStore } from "./user_store_sqlite.ts";
+import { PgFriendStore } from "./friend_store_pg.ts";
+import { PgMessageStore } from "./message_store_pg.ts";
+import { PgRefreshTokenStore } from "./refresh_token_store_pg.ts";
+import { PgUserStore } from "./user_store_pg.ts";
+import type { RateLimitConfig, RateLimiter, RevocationList } from "./ephemeral.ts";
+import { BroadcastRevocationList } from "./ephemeral_broadcast.ts";
+import { RedisRateLimiter, RedisRevocationList } from "./ephemeral_redis.ts";
+import { openRedis, type Redis } from "./redis.ts";
+
+/** Where the durable store is. */
+export interface StoreOptions {
+  /** The embedded store's directory (`flash-im.db`); used when `postgres` is absent. */
+  readonly dataDir: string;
+  /** The real store. */
+  readonly postgres?: {
+    readonly url: string;
+    readonly schema?: string;
+    readonly poolSize?: number;
+  };
+}
+
+/** The durable ports, on one backend. */
+export interface Stores {
+  readonly backend: "sqlite" | "postgres";
+  readonly users: UserStore;
+  readonly refreshTokens: RefreshTokenStore;
+  readonly messages: MessageStore;
+  readonly friends: FriendStore;
+  /** Ends the pool or closes the database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the store (migrating it) and the ports over it.
+ *
+ * @throws {MigrationError} for a schema newer than this code or a failed migration.
+ * @throws the driver's error (with the server named) when Postgres cannot be reached.
+ */
+export async function openStores(options: StoreOptions): Promise<Stores> {
+  if (options.postgres === undefined) {
+    const db = openSqlite(join(options.dataDir, "flash-im.db"), SQLITE_MIGRATIONS);
+    return {
+      backend: "sqlite",
+      users: new SqliteUserStore(db),
+      refreshTokens: new SqliteRefreshTokenStore(db),
+      messages: new SqliteMessageStore(db),
+      friends: new SqliteFriendStore(db),
+      close: () => Promise.resolve(db.close()),
+    };
+  }
+  const { url, schema = DEFAULT_PG_SCHEMA, poolSize } = options.postgres;
+  let sql: Sql;
+  try {
+    sql = await openPostgres(url, PG_MIGRATIONS, { schema, poolSize });
+  } catch (error) {
+    throw new Error(`Cannot open Postgres at ${redactUrl(url)}: ${describe(error)}`, {
+      cause: error,
+    });
+  }
+  return {
+    backend: "postgres",
+    users: new PgUserStore(sql),
+    refreshTokens: new PgRefreshTokenStore(sql),
+    messages: new PgMessageStore(sql),
+    friends: new PgFriendStore(sql),
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/** Where shared ephemeral state is. */
+export interface EphemeralOptions {
+  /** Names the embedded node's channel between its workers (its data dir). */
+  readonly nodeKey: string;
+  /** The real backend, shared by every node using the same prefix. */
+  readonly redis?: { readonly url: string; readonly prefix: string };
+  /** Login buckets: per account name and per client address. */
+  readonly loginLimits: {
+    readonly perAccount: RateLimitConfig;
+    readonly perAddress: RateLimitConfig;
+  };
+  /** Receives Redis connection errors after start. */
+  readonly onError?: (error: unknown) => void;
+}
+
+/** The shared-ephemeral ports of one worker. */
+export interface Ephemeral {
+  readonly backend: "memory" | "redis";
+  /** Revoked sessions, announced to every worker (and node, on Redis). */
+  readonly revocations: RevocationList;
+  /**
+   * Login buckets shared by every node, on Redis. `undefined` on the embedded node: its
+   * workers must share one bucket per key, which the caller hosts (an actor).
+   */
+  readonly loginLimits:
+    | { readonly perAccount: RateLimiter; readonly perAddress: RateLimiter }
+    | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the shared-ephemeral ports.
+ *
+ * @throws {Error} naming the server when Redis cannot be reached.
+ */
+export async function openEphemeral(options: EphemeralOptions): Promise<Ephemeral> {
+  if (options.redis === undefined) {
+    const revocations = new BroadcastRevocationList(`flash-im:revocations:${options.nodeKey}`);
+    return {
+      backend: "memory",
+      revocations,
+      loginLimits: undefined,
+      close: () => revocations.close(),
+    };
+  }
+  const { url, prefix } = options.redis;
+  const redis: Redis = await openRedis(url, { onError: options.onError });
+  const revocations = new RedisRevocationList({ redis, prefix, onError: options.onError });
+  revocations.subscribe(() => {}); // Opens the subscriber now, not on the first logout.
+  await revocations.subscribed();
+  return {
+    backend: "redis",
+    revocations,
+    loginLimits: {
+      perAccount: new RedisRateLimiter({
+        redis,
+        prefix: `${prefix}login-account:`,
+        ...options.loginLimits.perAccount,
+      }),
+      perAddress: new RedisRateLimiter({
+        redis,
+        prefix: `${prefix}login-address:`,
+        ...options.loginLimits.perAddress,
+      }),
+    },
+    close: async () => {
+      await revocations.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
+
+/** A bucket of `perMinute` attempts, refilled over a minute. */
+export function perMinute(perMinute: number): RateLimitConfig {
+  return { capacity: perMinute, refillPerSec: perMinute / 60 };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    return describe(error.errors[0]);
+  }
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === "string" && !error.message.includes(code)
+      ? `${error.message} (${code})`
+      : error.message;
+  }
+  return String(error);
+}
