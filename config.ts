@@ -52,6 +52,8 @@ export interface NodeConfig {
   readonly redisUrl: string | undefined;
   /** Prefix of every Redis key flash-im writes. */
   readonly redisPrefix: string;
+  /** Life of a session's entry in the shared presence directory without refresh. */
+  readonly presenceTtlMs: number;
   /** Login attempts per account name per minute (also the burst). */
   readonly loginLimitAccount: number;
   /** Login attempts per client address per minute (also the burst). */
@@ -247,6 +249,14 @@ const SETTINGS: Record<string, Setting> = {
     kind: "string",
     fallback: () => "flash-im:",
   },
+  "presence-ttl-ms": {
+    env: "FLASH_PRESENCE_TTL_MS",
+    help: "with Redis: a session's presence entry lives this long unless refreshed (default 30000)",
+    kind: "int",
+    min: 300,
+    max: 3_600_000,
+    fallback: () => 30_000,
+  },
   "login-limit-account": {
     env: "FLASH_LOGIN_LIMIT_ACCOUNT",
     help: "login attempts per account per minute (default 10)",
@@ -357,6 +367,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     pgPool: read("pg-pool") as number,
     redisUrl: read("redis") as string | undefined,
     redisPrefix: read("redis-prefix") as string,
+    presenceTtlMs: read("presence-ttl-ms") as number,
     loginLimitAccount: read("login-limit-account") as number,
     loginLimitAddress: read("login-limit-address") as number,
   };

@@ -36,6 +36,7 @@ import {
   openEphemeral,
   openStores,
   perMinute,
+  PresenceRegistrar,
 } from "./services/mod.ts";
 
 /** Called once per worker (again after a respawn). */
@@ -85,7 +86,14 @@ export async function setup(
     },
     revocations: {
       revoke: ({ sessionId, untilMs }) => revocations.revoke(sessionId, untilMs),
-      isRevoked: (sessionId) => revocations.isRevoked(sessionId),
+      // Fails open: while Redis is down, access tokens (minutes long) are checked by
+      // signature and expiry only, rather than every connect and API call failing. The
+      // refresh tokens' revocation is durable in the store and still holds.
+      isRevoked: (sessionId) =>
+        revocations.isRevoked(sessionId).catch((error) => {
+          context.logger.log("warn", "Revocation check failed; token accepted", { error });
+          return false;
+        }),
     },
   });
   const tls = config.tlsCert && config.tlsKey
@@ -151,17 +159,23 @@ export async function setup(
     logger: context.logger,
     handleRequest,
     handleNotify: chatNotifyHandler({ friends }),
-    onAuthenticated: (entry) =>
-      system.tell<UserMessage>(virtualRef(USER_KIND, entry.identity!.userId), {
+    onAuthenticated: (entry) => {
+      const { userId, deviceId, connectionId } = entry.identity!;
+      system.tell<UserMessage>(virtualRef(USER_KIND, userId), {
         type: "attach",
         conn: entry.ref as BoundRef,
-        deviceId: entry.identity!.deviceId,
-      }),
-    onClosed: (entry) =>
-      system.tell<UserMessage>(virtualRef(USER_KIND, entry.identity!.userId), {
+        deviceId,
+      });
+      void registrar?.attach({ userId, sessionId: connectionId, deviceId });
+    },
+    onClosed: (entry) => {
+      const { userId, connectionId } = entry.identity!;
+      system.tell<UserMessage>(virtualRef(USER_KIND, userId), {
         type: "detach",
         conn: entry.ref as BoundRef,
-      }),
+      });
+      void registrar?.detach(userId, connectionId);
+    },
     http: firstHttpHandler(
       httpApi({ auth, keys }),
       httpChatApi({
@@ -182,6 +196,15 @@ export async function setup(
       }),
     ),
   });
+  // On Redis, every node can see where a user's sessions are; a dead node's entries expire.
+  const registrar = ephemeral.presence === undefined ? undefined : new PresenceRegistrar({
+    directory: ephemeral.presence,
+    node: context.node,
+    worker: context.worker,
+    ttlMs: config.presenceTtlMs,
+    onError: (error) => context.logger.log("warn", "Presence directory write failed", { error }),
+  });
+  registrar?.start();
   // A revoked session's connections on this worker close at once (every worker hears it).
   revocations.subscribe((sessionId) => gateway.closeSession(sessionId));
   await gateway.start();
@@ -192,6 +215,7 @@ export async function setup(
   });
   return async () => {
     await gateway.stop();
+    await registrar?.stop();
     await ephemeral.close();
     await stores.close();
   };

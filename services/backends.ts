@@ -22,9 +22,18 @@ import { PgFriendStore } from "./friend_store_pg.ts";
 import { PgMessageStore } from "./message_store_pg.ts";
 import { PgRefreshTokenStore } from "./refresh_token_store_pg.ts";
 import { PgUserStore } from "./user_store_pg.ts";
-import type { RateLimitConfig, RateLimiter, RevocationList } from "./ephemeral.ts";
+import type {
+  PresenceDirectory,
+  RateLimitConfig,
+  RateLimiter,
+  RevocationList,
+} from "./ephemeral.ts";
 import { BroadcastRevocationList } from "./ephemeral_broadcast.ts";
-import { RedisRateLimiter, RedisRevocationList } from "./ephemeral_redis.ts";
+import {
+  RedisPresenceDirectory,
+  RedisRateLimiter,
+  RedisRevocationList,
+} from "./ephemeral_redis.ts";
 import { openRedis, type Redis } from "./redis.ts";
 
 /** Where the durable store is. */
@@ -114,6 +123,11 @@ export interface Ephemeral {
   readonly loginLimits:
     | { readonly perAccount: RateLimiter; readonly perAddress: RateLimiter }
     | undefined;
+  /**
+   * Where every node's live sessions are (entries expire unless refreshed, so a dead node's
+   * sessions vanish), on Redis. `undefined` on the embedded node, whose user actors know.
+   */
+  readonly presence: PresenceDirectory | undefined;
   close(): Promise<void>;
 }
 
@@ -129,6 +143,7 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
       backend: "memory",
       revocations,
       loginLimits: undefined,
+      presence: undefined,
       close: () => revocations.close(),
     };
   }
@@ -152,6 +167,7 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
         ...options.loginLimits.perAddress,
       }),
     },
+    presence: new RedisPresenceDirectory({ redis, prefix }),
     close: async () => {
       await revocations.close();
       await redis.quit().catch(() => redis.disconnect());

@@ -399,6 +399,11 @@ export {
   RedisRevocationList,
 } from "./ephemeral_redis.ts";
 export {
+  /** Mirrors a worker's live sessions into a `PresenceDirectory` (register, refresh, remove). */
+  PresenceRegistrar,
+  type PresenceRegistrarOptions,
+} from "./presence_registrar.ts";
+export {
   /** The embedded node's revocations: a list per worker, kept in step by a BroadcastChannel. */
   BroadcastRevocationList,
 } from "./ephemeral_broadcast.ts";
