@@ -26,7 +26,7 @@ import {
   type UserMessage,
   WriteBatcher,
 } from "./actors/mod.ts";
-import { firstHttpHandler, Gateway, httpApi, httpChatApi } from "./gateway/mod.ts";
+import { firstHttpHandler, Gateway, httpApi, httpChatApi, httpMetrics } from "./gateway/mod.ts";
 import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from "./runtime/mod.ts";
 import {
   type AppendResult,
@@ -45,24 +45,26 @@ export async function setup(
   context: WorkerContext,
 ): Promise<() => Promise<void>> {
   const config = context.config as NodeConfig;
-  const stores = await openStores({
-    dataDir: config.dataDir,
-    postgres: config.postgresUrl === undefined
-      ? undefined
-      : { url: config.postgresUrl, schema: config.pgSchema, poolSize: config.pgPool },
-  });
+  const stores = await whileRespawning(context, () =>
+    openStores({
+      dataDir: config.dataDir,
+      postgres: config.postgresUrl === undefined
+        ? undefined
+        : { url: config.postgresUrl, schema: config.pgSchema, poolSize: config.pgPool },
+    }));
   const loginBuckets = {
     perAccount: perMinute(config.loginLimitAccount),
     perAddress: perMinute(config.loginLimitAddress),
   };
-  const ephemeral = await openEphemeral({
-    nodeKey: config.dataDir,
-    redis: config.redisUrl === undefined
-      ? undefined
-      : { url: config.redisUrl, prefix: config.redisPrefix },
-    loginLimits: loginBuckets,
-    onError: (error) => context.logger.log("warn", "Redis connection trouble", { error }),
-  });
+  const ephemeral = await whileRespawning(context, () =>
+    openEphemeral({
+      nodeKey: config.dataDir,
+      redis: config.redisUrl === undefined
+        ? undefined
+        : { url: config.redisUrl, prefix: config.redisPrefix },
+      loginLimits: loginBuckets,
+      onError: (error) => context.logger.log("warn", "Redis connection trouble", { error }),
+    }));
   // Without Redis, the node's workers share their login buckets through one actor.
   system.register(LIMITS_KIND, {
     virtual: true,
@@ -178,6 +180,15 @@ export async function setup(
     },
     http: firstHttpHandler(
       httpApi({ auth, keys }),
+      // This worker's series only: a scrape lands on any worker (see gateway/http_metrics.ts).
+      httpMetrics({
+        labels: { worker: String(context.worker) },
+        histograms: [{
+          name: "flashim_write_batch_items",
+          help: "Messages per group-commit store write (appendBatch) of this worker.",
+          read: () => batcher.batchItems.snapshot(),
+        }],
+      }),
       httpChatApi({
         auth,
         users: stores.users,
@@ -219,4 +230,25 @@ export async function setup(
     await ephemeral.close();
     await stores.close();
   };
+}
+
+/** Longest a respawned worker waits for its backends (Postgres, Redis) to come back. */
+const RESPAWN_BACKEND_WAIT_MS = 300_000;
+
+/**
+ * `open()`, retried every second while a respawned worker's backend is down. The first
+ * start fails at once (an operator is watching); a worker that died during an outage would
+ * otherwise fail its setup again and again until the node gave up and exited.
+ */
+async function whileRespawning<T>(context: WorkerContext, open: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + RESPAWN_BACKEND_WAIT_MS;
+  while (true) {
+    try {
+      return await open();
+    } catch (error) {
+      if (context.generation === 0 || Date.now() > deadline) throw error;
+      context.logger.log("warn", "Backend unavailable; retrying worker setup", { error });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
 }

@@ -32,6 +32,13 @@ export const DEFAULT_PG_SCHEMA = "flash_im";
 export const DEFAULT_PG_POOL_SIZE = 10;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/**
+ * Longest pause, in seconds, before a pooled connection that failed connects again. The
+ * driver's default grows to 20 s over a few failures, and queries wait out the pause: during
+ * an outage every request would hang for seconds instead of being refused, and after it
+ * the pool would stay away that long.
+ */
+const MAX_RECONNECT_DELAY_SEC = 0.5;
 
 /**
  * Connects to `url`, creates the schema if needed, applies pending `migrations` and returns
@@ -60,6 +67,7 @@ export async function openPostgres(
   const sql: Sql = postgres(url, {
     max: poolSize,
     connect_timeout: options.connectTimeoutSec ?? 10,
+    backoff: (retries: number) => Math.min(0.01 * 2 ** retries, MAX_RECONNECT_DELAY_SEC),
     onnotice: () => {},
     // int8 columns arrive as decimal strings (exact above 2^53), which is what ids are.
     connection: { search_path: schema, application_name: "flash-im" },
