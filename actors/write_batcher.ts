@@ -19,6 +19,62 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
+/** A histogram's counts at one moment (see {@link PowerOfTwoHistogram}). */
+export interface HistogramSnapshot {
+  /** Inclusive upper bound of each bucket, ascending: 1, 2, 4, ... */
+  readonly bounds: readonly number[];
+  /** Observations per bucket (not cumulative); one more than `bounds`: the last is overflow. */
+  readonly counts: readonly number[];
+  /** Sum of every observed value. */
+  readonly sum: number;
+  /** Number of observations. */
+  readonly count: number;
+}
+
+/**
+ * Counts of positive integers in power-of-two buckets (`<= 1`, `<= 2`, `<= 4`, ...,
+ * `<= maxBound`, overflow): fixed memory, one array bump per observation.
+ *
+ * @example
+ * ```ts
+ * const sizes = new PowerOfTwoHistogram(8);
+ * sizes.record(3); // bucket <= 4
+ * sizes.snapshot(); // { bounds: [1, 2, 4, 8], counts: [0, 0, 1, 0, 0], sum: 3, count: 1 }
+ * ```
+ */
+export class PowerOfTwoHistogram {
+  readonly bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+
+  /** @throws {RangeError} when `maxBound` is not a power of two in 1..2^30. */
+  constructor(maxBound: number) {
+    if (
+      !(Number.isInteger(maxBound) && maxBound >= 1 && maxBound <= 2 ** 30) ||
+      (maxBound & (maxBound - 1)) !== 0
+    ) {
+      throw new RangeError(`Invalid histogram bound: ${maxBound} is not a power of two`);
+    }
+    this.bounds = Array.from({ length: Math.log2(maxBound) + 1 }, (_, i) => 2 ** i);
+    this.#counts = new Array(this.bounds.length + 1).fill(0);
+  }
+
+  /** Counts `value` (values below 1 land in the first bucket). */
+  record(value: number): void {
+    // ceil(log2(value)) for value >= 1: the index of the smallest bound >= value.
+    const index = value <= 1 ? 0 : 32 - Math.clz32(Math.ceil(value) - 1);
+    this.#counts[Math.min(index, this.bounds.length)]!++;
+    this.#sum += value;
+    this.#count++;
+  }
+
+  /** A copy of the counts. */
+  snapshot(): HistogramSnapshot {
+    return { bounds: this.bounds, counts: [...this.#counts], sum: this.#sum, count: this.#count };
+  }
+}
+
 /**
  * Merges appends made in the same event-loop turn into one write.
  *
@@ -35,6 +91,8 @@ export class WriteBatcher {
   #scheduled = false;
   /** Writes issued so far (for tests and metrics). */
   writes = 0;
+  /** Items per write (rows per commit: the group-commit batch size), for `/metrics`. */
+  readonly batchItems: PowerOfTwoHistogram = new PowerOfTwoHistogram(MAX_MERGED_ITEMS);
 
   constructor(write: (items: readonly AppendItem[], now: number) => Promise<AppendResult[]>) {
     this.#write = write;
@@ -62,6 +120,7 @@ export class WriteBatcher {
     this.#count = 0;
     const items = waiting.length === 1 ? waiting[0]!.items : waiting.flatMap((w) => w.items);
     this.writes++;
+    this.batchItems.record(items.length);
     this.#write(items, Date.now()).then(
       (results) => {
         let offset = 0;

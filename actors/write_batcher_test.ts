@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { AppendItem, AppendResult } from "../services/mod.ts";
-import { MAX_MERGED_ITEMS, WriteBatcher } from "./write_batcher.ts";
+import { MAX_MERGED_ITEMS, PowerOfTwoHistogram, WriteBatcher } from "./write_batcher.ts";
 
 function item(conversationId: string, seq: number): AppendItem {
   return {
@@ -48,4 +48,31 @@ Deno.test("WriteBatcher never merges past MAX_MERGED_ITEMS and fails every waite
   await assert.rejects(second, /disk full/);
   await assert.rejects(third, /disk full/);
   assert.deepEqual(writes, [MAX_MERGED_ITEMS, 2]);
+});
+
+Deno.test("WriteBatcher.batchItems counts items per write", async () => {
+  const batcher = new WriteBatcher((items) => Promise.resolve(echo(items)));
+  await Promise.all([batcher.append([item("d:1:2", 1)], 0), batcher.append([item("d:3:4", 1)], 0)]);
+  await batcher.append([item("d:1:2", 2)], 0);
+  const snapshot = batcher.batchItems.snapshot();
+  assert.equal(snapshot.count, 2);
+  assert.equal(snapshot.sum, 3);
+  assert.deepEqual(snapshot.counts.slice(0, 3), [1, 1, 0]);
+});
+
+Deno.test("PowerOfTwoHistogram puts each value in the smallest bucket that holds it", () => {
+  const h = new PowerOfTwoHistogram(8);
+  for (const v of [0, 1, 2, 3, 4, 5, 8, 9, 1000]) h.record(v);
+  const s = h.snapshot();
+  assert.deepEqual(s.bounds, [1, 2, 4, 8]);
+  // <=1: 0, 1; <=2: 2; <=4: 3, 4; <=8: 5, 8; overflow: 9, 1000.
+  assert.deepEqual(s.counts, [2, 1, 2, 2, 2]);
+  assert.equal(s.count, 9);
+  assert.equal(s.sum, 1032);
+  // Snapshots are copies.
+  h.record(1);
+  assert.equal(s.counts[0], 2);
+  assert.deepEqual(new PowerOfTwoHistogram(1).snapshot().bounds, [1]);
+  assert.throws(() => new PowerOfTwoHistogram(6), RangeError);
+  assert.throws(() => new PowerOfTwoHistogram(0), RangeError);
 });

@@ -1,7 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { parseBenchArgs } from "./main.ts";
-import { median, metric, percentile, type SuiteResult } from "./report.ts";
+import {
+  formatTable,
+  machineInfo,
+  median,
+  metric,
+  percentile,
+  type SuiteResult,
+} from "./report.ts";
 
 const MAIN = new URL("./main.ts", import.meta.url).pathname;
 
@@ -95,4 +102,52 @@ Deno.test("metric() takes medians, the ratio to the baseline and checks the targ
   assert.equal(m.baseline?.value, 40);
   assert.equal(m.ratio, 0.5);
   assert.equal(m.met, true);
+});
+
+Deno.test("parseBenchArgs() takes --postgres and --redis URLs for the messages suite only", () => {
+  const args = parseBenchArgs([
+    "messages",
+    "--postgres",
+    "postgres://h/db",
+    "--redis",
+    "redis://h",
+  ]);
+  assert.deepEqual(args.flags, { postgres: "postgres://h/db", redis: "redis://h" });
+  assert.throws(() => parseBenchArgs(["messages", "--postgres", "not a url"]), RangeError);
+  assert.throws(() => parseBenchArgs(["runtime", "--redis", "redis://h"]), /messages/);
+});
+
+Deno.test("metric() and formatTable() put an alternate setup beside the primary, with its ratio", () => {
+  const m = metric({
+    name: "x",
+    label: "Acked",
+    unit: "msgs/s",
+    better: "higher",
+    rounds: [100],
+    baseline: { label: "raw", rounds: [400] },
+    target: { on: "value", op: ">=", limit: 60, text: ">= 60" },
+    alternate: [50],
+  });
+  assert.deepEqual(m.alternate, { value: 50, rounds: [50], ratio: 0.5, met: false });
+  const result: SuiteResult = {
+    suite: "s",
+    startedAt: new Date(0).toISOString(),
+    durationMs: 1,
+    quick: true,
+    machine: machineInfo(),
+    params: {},
+    metrics: [m],
+    notes: [],
+    setups: { primary: "embedded", alternate: "real" },
+  };
+  const table = formatTable(result);
+  assert.match(table, /\| Metric \| flash-im, embedded \| flash-im, real \| real \/ embedded \|/);
+  assert.match(
+    table,
+    /\| Acked \| 100 msgs\/s \| 50\.0 msgs\/s \| 0\.50x \| 400 msgs\/s \(raw\) \| 0\.25x \| >= 60 \| yes \/ NO \|/,
+  );
+  assert.match(
+    formatTable({ ...result, setups: undefined }),
+    /\| Metric \| flash-im \| Raw baseline \|/,
+  );
 });

@@ -23,9 +23,12 @@ export const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
   messages: async () => (await import("./messages.ts")).messagesSuite,
 };
 
+/** The shape of a suite flag's value. */
+type FlagKind = "int" | "ints" | "seconds" | "url";
+
 /** Flags of one suite only: the suite they belong to, the value's shape, the help line. */
 export const SUITE_FLAGS: Readonly<
-  Record<keyof SuiteFlags, { suite: string; kind: "int" | "ints" | "seconds"; help: string }>
+  Record<keyof SuiteFlags, { suite: string; kind: FlagKind; help: string }>
 > = {
   n: { suite: "connections", kind: "int", help: "connections to open (default 10000)" },
   steps: {
@@ -45,6 +48,16 @@ export const SUITE_FLAGS: Readonly<
     kind: "int",
     help: "connects in flight per generator (default 200)",
   },
+  postgres: {
+    suite: "messages",
+    kind: "url",
+    help: "also run a node on this PostgreSQL (env FLASH_BENCH_POSTGRES_URL; needs --redis)",
+  },
+  redis: {
+    suite: "messages",
+    kind: "url",
+    help: "... and this Redis (env FLASH_BENCH_REDIS_URL); fresh schema/prefix, dropped after",
+  },
 };
 
 const USAGE = `Usage: deno task bench [suite...] [--quick] [--json PATH] [suite flags]
@@ -56,7 +69,11 @@ const USAGE = `Usage: deno task bench [suite...] [--quick] [--json PATH] [suite 
 ${
   Object.entries(SUITE_FLAGS).map(([flag, f]) => `  ${`--${flag}`.padEnd(14)}${f.suite}: ${f.help}`)
     .join("\n")
-}`;
+}
+
+  messages runs the node on the embedded store; with --postgres and --redis (or both env
+  variables) a second node on those servers runs too and the table compares the two. The
+  local default servers are never tried on their own.`;
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -69,7 +86,11 @@ export interface BenchArgs {
   readonly flags: SuiteFlags;
 }
 
-function parseFlag(flag: string, kind: "int" | "ints" | "seconds", text: string): unknown {
+function parseFlag(flag: string, kind: FlagKind, text: string): unknown {
+  if (kind === "url") {
+    if (!URL.canParse(text)) throw new RangeError(`Invalid --${flag}: ${text} is not a URL`);
+    return text;
+  }
   const int = (part: string) => {
     const n = Number(part);
     if (part.trim() === "" || !Number.isSafeInteger(n) || n < 1) {

@@ -41,6 +41,18 @@ export interface Metric {
   readonly target?: Target;
   /** Whether the target was met (absent without a target). */
   readonly met?: boolean;
+  /** The same quantity on another setup of flash-im measured in the same run. */
+  readonly alternate?: Alternate;
+}
+
+/** A metric's value on another setup (e.g. the node on Postgres + Redis). */
+export interface Alternate {
+  readonly value: number;
+  readonly rounds: readonly number[];
+  /** `value / metric.value`. */
+  readonly ratio: number;
+  /** Whether it meets the metric's target (absent without a target). */
+  readonly met?: boolean;
 }
 
 /** Where the numbers were taken. */
@@ -65,6 +77,8 @@ export interface SuiteResult {
   readonly metrics: readonly Metric[];
   /** Free-text remarks printed under the table. */
   readonly notes: readonly string[];
+  /** Names of the two flash-im setups when metrics carry an {@link Alternate}. */
+  readonly setups?: { readonly primary: string; readonly alternate: string };
 }
 
 /**
@@ -84,6 +98,10 @@ export interface SuiteFlags {
   readonly workers?: number;
   /** `connections`: connects in flight per generator. */
   readonly concurrency?: number;
+  /** `messages`: PostgreSQL URL of a second node on the real backends. */
+  readonly postgres?: string;
+  /** `messages`: Redis URL of that node. */
+  readonly redis?: string;
 }
 
 /** Options every suite accepts. */
@@ -112,9 +130,11 @@ export interface MetricInput {
   readonly rounds: readonly number[];
   readonly baseline?: { readonly label: string; readonly rounds: readonly number[] };
   readonly target?: Target;
+  /** Rounds of the same quantity on another flash-im setup. */
+  readonly alternate?: readonly number[];
 }
 
-/** Builds a metric from its rounds: medians, ratio and target check. */
+/** Builds a metric from its rounds: medians, ratios and target checks. */
 export function metric(input: MetricInput): Metric {
   const value = median(input.rounds);
   const baseline = input.baseline &&
@@ -124,13 +144,23 @@ export function metric(input: MetricInput): Metric {
       rounds: input.baseline.rounds,
     };
   const ratio = baseline ? value / baseline.value : undefined;
-  let met: boolean | undefined;
-  if (input.target) {
-    const measured = input.target.on === "value" ? value : ratio;
-    met = measured !== undefined &&
+  const meets = (v: number, r: number | undefined) => {
+    if (!input.target) return undefined;
+    const measured = input.target.on === "value" ? v : r;
+    return measured !== undefined &&
       (input.target.op === ">=" ? measured >= input.target.limit : measured <= input.target.limit);
+  };
+  let alternate: Alternate | undefined;
+  if (input.alternate) {
+    const alt = median(input.alternate);
+    alternate = {
+      value: alt,
+      rounds: input.alternate,
+      ratio: alt / value,
+      met: meets(alt, baseline ? alt / baseline.value : undefined),
+    };
   }
-  return { ...input, value, baseline, ratio, met };
+  return { ...input, value, baseline, ratio, met: meets(value, ratio), alternate };
 }
 
 /**
@@ -186,18 +216,39 @@ export function formatNumber(value: number): string {
 
 /** The suite's results as a markdown table with a footer (machine, caveats, notes). */
 export function formatTable(result: SuiteResult): string {
-  const rows = [
-    ["Metric", "flash-im", "Raw baseline", "Ratio", "Target", "Met"],
-    ["---", "---:", "---", "---:", "---", ":---:"],
-  ];
+  const setups = result.setups;
+  const yes = (met: boolean | undefined) => met === undefined ? "-" : met ? "yes" : "NO";
+  const rows = setups === undefined
+    ? [
+      ["Metric", "flash-im", "Raw baseline", "Ratio", "Target", "Met"],
+      ["---", "---:", "---", "---:", "---", ":---:"],
+    ]
+    : [
+      [
+        "Metric",
+        `flash-im, ${setups.primary}`,
+        `flash-im, ${setups.alternate}`,
+        `${setups.alternate} / ${setups.primary}`,
+        "Raw baseline",
+        `Ratio (${setups.primary} / raw)`,
+        "Target",
+        `Met (${setups.primary} / ${setups.alternate})`,
+      ],
+      ["---", "---:", "---:", "---:", "---", "---:", "---", ":---:"],
+    ];
   for (const m of result.metrics) {
+    const alt = m.alternate;
     rows.push([
       m.label,
       `${formatNumber(m.value)} ${m.unit}`,
+      ...(setups === undefined ? [] : [
+        alt ? `${formatNumber(alt.value)} ${m.unit}` : "-",
+        alt && Number.isFinite(alt.ratio) ? `${alt.ratio.toFixed(2)}x` : "-",
+      ]),
       m.baseline ? `${formatNumber(m.baseline.value)} ${m.unit} (${m.baseline.label})` : "-",
       m.ratio === undefined ? "-" : `${m.ratio.toFixed(2)}x`,
       m.target?.text ?? "-",
-      m.met === undefined ? "-" : m.met ? "yes" : "NO",
+      setups === undefined || m.met === undefined ? yes(m.met) : `${yes(m.met)} / ${yes(alt?.met)}`,
     ]);
   }
   const lines = [

@@ -46,5 +46,12 @@ export {
   type HttpChatApiDeps,
   type HttpHandler,
 } from "./http_chat_api.ts";
+export {
+  formatHistogram,
+  type HistogramMetric,
+  type HistogramValues,
+  httpMetrics,
+  type HttpMetricsOptions,
+} from "./http_metrics.ts";
 export { connWriter, Outbound, type OutboundLimits, type WriteAll } from "./outbound.ts";
 export { TokenBucket } from "./token_bucket.ts";
