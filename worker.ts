@@ -31,6 +31,7 @@ import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from 
 import {
   type AppendResult,
   AuthService,
+  isBackendUnavailable,
   loadOrCreateSigningKeys,
   MemoryRateLimiter,
   openEphemeral,
@@ -161,6 +162,7 @@ export async function setup(
     logger: context.logger,
     handleRequest,
     handleNotify: chatNotifyHandler({ friends }),
+    unavailable: isBackendUnavailable,
     onAuthenticated: (entry) => {
       const { userId, deviceId, connectionId } = entry.identity!;
       system.tell<UserMessage>(virtualRef(USER_KIND, userId), {

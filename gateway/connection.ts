@@ -125,6 +125,8 @@ export interface ConnectionDeps {
   readonly handleRequest?: RequestHandler;
   /** Handles an authenticated NOTIFY (no answer). */
   readonly handleNotify?: NotifyHandler;
+  /** Whether a handler's failure is a backend outage (see `GatewayOptions.unavailable`). */
+  readonly unavailable?: (error: unknown) => boolean;
   /** Called once the actor runs, once authenticated, and once closed. */
   readonly opened?: (entry: ConnectionEntry) => void;
   readonly authenticated?: (entry: ConnectionEntry) => void;
@@ -312,12 +314,13 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
     try {
       response = await this.#deps.handleRequest?.(identity, frame, ctx);
     } catch (error) {
-      this.#deps.logger.log("error", "Request handler failed", {
+      const outage = this.#deps.unavailable?.(error) ?? false;
+      this.#deps.logger.log(outage ? "warn" : "error", "Request handler failed", {
         connection: identity.connectionId,
         body: frame.body,
         error,
       });
-      this.#reply(ctx, frame.id, errorBody(ErrorCode.Internal));
+      this.#reply(ctx, frame.id, errorBody(outage ? ErrorCode.Unavailable : ErrorCode.Internal));
       return;
     }
     if (response === DEFERRED) return;

@@ -57,6 +57,11 @@ export interface GatewayOptions {
   readonly logger: Logger;
   readonly handleRequest?: RequestHandler;
   readonly handleNotify?: NotifyHandler;
+  /**
+   * Whether a handler's failure is a backend outage (answered `Unavailable` / HTTP 503, a
+   * temporary error) rather than a bug (`Internal` / 500). Default: never.
+   */
+  readonly unavailable?: (error: unknown) => boolean;
   /** Told when a connection has authenticated and when it has closed (sessions, presence). */
   readonly onAuthenticated?: (entry: ConnectionEntry) => void;
   readonly onClosed?: (entry: ConnectionEntry) => void;
@@ -142,6 +147,7 @@ export class Gateway {
       now,
       handleRequest: options.handleRequest,
       handleNotify: options.handleNotify,
+      unavailable: options.unavailable,
       opened: (entry) => {
         this.#connections.add(entry);
         this.stats.open++;
@@ -220,6 +226,16 @@ export class Gateway {
       signal,
       onListen: () => {},
       onError: (error) => {
+        if (this.#options.unavailable?.(error)) {
+          logger.log("warn", "HTTP request failed: a backend is unavailable", { error });
+          const response = jsonError(
+            503,
+            "unavailable",
+            "A server dependency (store or cache) is unavailable; retry shortly",
+          );
+          response.headers.set("retry-after", "1");
+          return response;
+        }
         logger.log("error", "HTTP handler failed", { error });
         return jsonError(500, "internal", "Internal server error");
       },

@@ -413,6 +413,11 @@ export {
   type Redis,
 } from "./redis.ts";
 
+export {
+  /** Whether an error means Postgres or Redis is down or unreachable right now. */
+  isBackendUnavailable,
+} from "./unavailable.ts";
+
 // --- Backends -------------------------------------------------------------------------------
 
 export {
