@@ -124,6 +124,9 @@ export async function setup(
           timeoutMs: 10_000,
         })
       : (items, now) => messages.appendBatch(items, now),
+    // One write per pooled connection: what arrives meanwhile waits and goes out as one
+    // larger (cheaper per message) transaction instead of queueing in the pool.
+    embedded ? {} : { maxInFlight: config.pgPool },
   );
   // Every worker can host the store writer; placement activates it on one of them.
   system.register(STORE_KIND, {

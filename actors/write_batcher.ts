@@ -75,51 +75,97 @@ export class PowerOfTwoHistogram {
   }
 }
 
+/** Options of {@link WriteBatcher}. */
+export interface WriteBatcherOptions {
+  /**
+   * Most writes in flight at once. Appends that arrive while that many are running wait and
+   * go out together when one finishes: the slower the store, the larger (and cheaper per
+   * item) the batches. Default: no limit (each event-loop turn writes at once).
+   */
+  readonly maxInFlight?: number;
+}
+
 /**
- * Merges appends made in the same event-loop turn into one write.
+ * Merges appends made in the same event-loop turn, or while `maxInFlight` writes are
+ * running, into one write.
  *
  * @example
  * ```ts
- * const batcher = new WriteBatcher((items, now) => store.appendBatch(items, now));
+ * const batcher = new WriteBatcher((items, now) => store.appendBatch(items, now), {
+ *   maxInFlight: 4,
+ * });
  * const results = await batcher.append(items, Date.now());
  * ```
  */
 export class WriteBatcher {
   readonly #write: (items: readonly AppendItem[], now: number) => Promise<AppendResult[]>;
+  readonly #maxInFlight: number;
   #waiting: Waiting[] = [];
   #count = 0;
   #scheduled = false;
+  #inFlight = 0;
   /** Writes issued so far (for tests and metrics). */
   writes = 0;
   /** Items per write (rows per commit: the group-commit batch size), for `/metrics`. */
   readonly batchItems: PowerOfTwoHistogram = new PowerOfTwoHistogram(MAX_MERGED_ITEMS);
 
-  constructor(write: (items: readonly AppendItem[], now: number) => Promise<AppendResult[]>) {
+  /** @throws {RangeError} when `maxInFlight` is not a positive integer. */
+  constructor(
+    write: (items: readonly AppendItem[], now: number) => Promise<AppendResult[]>,
+    options: WriteBatcherOptions = {},
+  ) {
     this.#write = write;
+    this.#maxInFlight = options.maxInFlight ?? Infinity;
+    if (
+      !(this.#maxInFlight >= 1) ||
+      !(Number.isInteger(this.#maxInFlight) || this.#maxInFlight === Infinity)
+    ) {
+      throw new RangeError(`Invalid maxInFlight ${options.maxInFlight}: not an integer >= 1`);
+    }
+  }
+
+  /** Writes running now. */
+  get inFlight(): number {
+    return this.#inFlight;
   }
 
   /** Queues `items`; resolves with their results in order, or rejects if the write fails. */
   append(items: readonly AppendItem[], _now: number): Promise<AppendResult[]> {
     const { promise, resolve, reject } = Promise.withResolvers<AppendResult[]>();
-    if (this.#count + items.length > MAX_MERGED_ITEMS) this.#flush();
+    if (this.#count + items.length > MAX_MERGED_ITEMS && this.#inFlight < this.#maxInFlight) {
+      this.#flush();
+    }
     this.#waiting.push({ items, resolve, reject });
     this.#count += items.length;
     if (!this.#scheduled) {
       this.#scheduled = true;
       // After the current run of microtasks: the actor drain that produced these appends.
-      queueMicrotask(() => this.#flush());
+      queueMicrotask(() => {
+        this.#scheduled = false;
+        if (this.#inFlight < this.#maxInFlight) this.#flush();
+      });
     }
     return promise;
   }
 
+  /** Writes the waiting appends, at most {@link MAX_MERGED_ITEMS} items. */
   #flush(): void {
-    this.#scheduled = false;
-    const waiting = this.#waiting;
-    if (waiting.length === 0) return;
-    this.#waiting = [];
-    this.#count = 0;
+    if (this.#waiting.length === 0) return;
+    let taken = 0;
+    let count = 0;
+    // At least one append, then whole appends while they fit.
+    do {
+      count += this.#waiting[taken]!.items.length;
+      taken++;
+    } while (
+      taken < this.#waiting.length &&
+      count + this.#waiting[taken]!.items.length <= MAX_MERGED_ITEMS
+    );
+    const waiting = this.#waiting.splice(0, taken);
+    this.#count -= count;
     const items = waiting.length === 1 ? waiting[0]!.items : waiting.flatMap((w) => w.items);
     this.writes++;
+    this.#inFlight++;
     this.batchItems.record(items.length);
     this.#write(items, Date.now()).then(
       (results) => {
@@ -132,6 +178,10 @@ export class WriteBatcher {
       (error) => {
         for (const w of waiting) w.reject(error);
       },
-    );
+    ).finally(() => {
+      this.#inFlight--;
+      // What piled up meanwhile goes out now, as one write.
+      if (this.#inFlight < this.#maxInFlight) this.#flush();
+    });
   }
 }

@@ -76,3 +76,37 @@ Deno.test("PowerOfTwoHistogram puts each value in the smallest bucket that holds
   assert.throws(() => new PowerOfTwoHistogram(6), RangeError);
   assert.throws(() => new PowerOfTwoHistogram(0), RangeError);
 });
+
+Deno.test("WriteBatcher with maxInFlight holds appends while writes run, then writes them as one", async () => {
+  const writes: number[] = [];
+  const pending: PromiseWithResolvers<void>[] = [];
+  const batcher = new WriteBatcher(async (items) => {
+    writes.push(items.length);
+    const gate = Promise.withResolvers<void>();
+    pending.push(gate);
+    await gate.promise;
+    return echo(items);
+  }, { maxInFlight: 1 });
+  const first = batcher.append([item("d:1:2", 1)], 0);
+  await Promise.resolve(); // the turn ends: the first write starts
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(writes, [1]);
+  // Three more turns while the first write runs: nothing new goes out.
+  const later: Promise<AppendResult[]>[] = [];
+  for (let turn = 0; turn < 3; turn++) {
+    later.push(batcher.append([item(`d:${turn + 3}:9`, 1)], 0));
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  assert.deepEqual(writes, [1]);
+  assert.equal(batcher.inFlight, 1);
+  pending[0]!.resolve();
+  assert.equal((await first).length, 1);
+  await new Promise((r) => setTimeout(r, 0));
+  // What piled up went out together.
+  assert.deepEqual(writes, [1, 3]);
+  pending[1]!.resolve();
+  const results = await Promise.all(later);
+  assert.deepEqual(results.map((r) => r.length), [1, 1, 1]);
+  assert.equal(batcher.inFlight, 0);
+  assert.throws(() => new WriteBatcher(() => Promise.resolve([]), { maxInFlight: 0 }), RangeError);
+});
