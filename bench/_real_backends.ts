@@ -9,8 +9,7 @@
  * @module
  */
 
-import postgres from "postgres";
-import { openRedis } from "../services/mod.ts";
+import { dropSchemaAndKeys } from "../tests/backends.ts";
 
 /** Where the real backends are. */
 export interface RealBackends {
@@ -84,24 +83,10 @@ export async function dropNamespace(backends: RealBackends, namespace: Namespace
   if (!/^bench_\w+$/.test(namespace.schema)) {
     throw new RangeError(`Refusing to drop schema ${namespace.schema}: not a bench schema`);
   }
-  const sql = postgres(backends.postgresUrl, { max: 1, onnotice: () => {} });
-  try {
-    await sql.unsafe(`DROP SCHEMA IF EXISTS "${namespace.schema}" CASCADE`);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-  const redis = await openRedis(backends.redisUrl);
-  try {
-    let deleted = 0;
-    let cursor = "0";
-    do {
-      // The prefix is [a-z0-9_:] only: no glob characters to escape.
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace.prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== "0");
-    return deleted;
-  } finally {
-    await redis.quit();
-  }
+  return await dropSchemaAndKeys(
+    backends.postgresUrl,
+    backends.redisUrl,
+    namespace.schema,
+    namespace.prefix,
+  );
 }

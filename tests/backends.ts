@@ -10,8 +10,8 @@
  */
 
 import postgres from "postgres";
-import { Redis } from "ioredis";
-import { openStores, type Stores } from "../services/mod.ts";
+import type { Redis } from "ioredis";
+import { openRedis, openStores, type Stores } from "../services/mod.ts";
 
 /** The backends of this run: `real` (Postgres + Redis) or `embedded`. */
 export const TEST_BACKENDS: "real" | "embedded" = Deno.env.get("FLASH_TEST_BACKENDS") === "real"
@@ -79,15 +79,39 @@ export async function dropBackend(dataDir: string): Promise<void> {
   } catch {
     return;
   }
-  await withPostgres((sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${namespace}" CASCADE`));
-  await withRedis(async (redis) => {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${namespace}:*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
-  });
+  await dropSchemaAndKeys(TEST_POSTGRES_URL, TEST_REDIS_URL, namespace, `${namespace}:`);
+}
+
+/**
+ * Drops Postgres schema `schema` (if `postgresUrl` is given) and deletes every Redis key
+ * starting with `prefix` (if `redisUrl` is given); resolves to how many keys went.
+ */
+export async function dropSchemaAndKeys(
+  postgresUrl: string | undefined,
+  redisUrl: string | undefined,
+  schema: string,
+  prefix: string,
+): Promise<number> {
+  if (postgresUrl !== undefined) {
+    await withPostgres(
+      postgresUrl,
+      (sql) => sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`),
+    );
+  }
+  if (redisUrl === undefined) return 0;
+  return await withRedis(redisUrl, (redis) => deleteKeys(redis, prefix));
+}
+
+/** Deletes every key of `redis` that starts with `prefix` (no glob characters in it). */
+export async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
+  let deleted = 0;
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== "0");
+  return deleted;
 }
 
 let swept = false;
@@ -96,7 +120,7 @@ let swept = false;
 async function sweepStale(): Promise<void> {
   if (swept) return;
   swept = true;
-  await withPostgres(async (sql) => {
+  await withPostgres(TEST_POSTGRES_URL, async (sql) => {
     const rows = await sql<{ name: string }[]>`
       SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'e2e\\_%'`;
     const cutoff = (Date.now() - STALE_MS) / 1000;
@@ -109,8 +133,8 @@ async function sweepStale(): Promise<void> {
   });
 }
 
-async function withPostgres<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
-  const sql = postgres(TEST_POSTGRES_URL, { max: 1, onnotice: () => {} });
+async function withPostgres<T>(url: string, fn: (sql: postgres.Sql) => Promise<T>): Promise<T> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     return await fn(sql);
   } finally {
@@ -118,17 +142,12 @@ async function withPostgres<T>(fn: (sql: postgres.Sql) => Promise<T>): Promise<T
   }
 }
 
-async function withRedis<T>(fn: (redis: Redis) => Promise<T>): Promise<T> {
-  const url = new URL(TEST_REDIS_URL);
-  const redis = new Redis({
-    host: url.hostname,
-    port: Number(url.port || 6379),
-    maxRetriesPerRequest: 1,
-  });
+async function withRedis<T>(url: string, fn: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = await openRedis(url);
   try {
     return await fn(redis);
   } finally {
-    redis.disconnect();
+    await redis.quit().catch(() => redis.disconnect());
   }
 }
 

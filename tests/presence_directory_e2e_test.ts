@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { openRedis, RedisPresenceDirectory } from "../services/mod.ts";
-import { TEST_REDIS_URL } from "./backends.ts";
+import { deleteKeys, TEST_REDIS_URL } from "./backends.ts";
 import { device, startServer, userTokens } from "./harness.ts";
 
 Deno.test("presence directory on Redis: sessions registered, removed, and expired with their node", async () => {
@@ -49,12 +49,7 @@ Deno.test("presence directory on Redis: sessions registered, removed, and expire
     assert.ok(Date.now() - started < 3000, `expired after ${Date.now() - started} ms`);
     await Promise.all([phone.conn.close(), bobs.conn.close()]);
   } finally {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
+    await deleteKeys(redis, prefix);
     await redis.quit();
   }
 });
