@@ -87,7 +87,13 @@ export {
   type StoreMessage,
   storeWriterFactory,
 } from "./store_actor.ts";
-export { MAX_MERGED_ITEMS, WriteBatcher } from "./write_batcher.ts";
+export {
+  /** A histogram's counts at one moment (bounds, per-bucket counts, sum, count). */
+  type HistogramSnapshot,
+  MAX_MERGED_ITEMS,
+  WriteBatcher,
+  type WriteBatcherOptions,
+} from "./write_batcher.ts";
 export {
   /** The embedded node's login buckets (`limits/main`), shared by its workers. */
   LIMITS,

@@ -7,17 +7,12 @@
  * @module
  */
 
+import type { HistogramSnapshot } from "../actors/mod.ts";
 import type { HttpHandler } from "./http_chat_api.ts";
 
 /** A histogram's counts at one moment: buckets by inclusive upper bound, plus overflow. */
-export interface HistogramValues {
-  /** Inclusive upper bound of each bucket, ascending. */
-  readonly bounds: readonly number[];
-  /** Observations per bucket, not cumulative; one more than `bounds` (the last: overflow). */
-  readonly counts: readonly number[];
-  readonly sum: number;
-  readonly count: number;
-}
+/** A histogram's counts at one moment (the write batcher's `PowerOfTwoHistogram`). */
+export type HistogramValues = HistogramSnapshot;
 
 /** One exported histogram: its name, help line and how to read it now. */
 export interface HistogramMetric {

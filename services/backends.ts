@@ -34,7 +34,7 @@ import {
   RedisRateLimiter,
   RedisRevocationList,
 } from "./ephemeral_redis.ts";
-import { openRedis, type Redis } from "./redis.ts";
+import { openRedis, redactUrlPassword, type Redis } from "./redis.ts";
 
 /** Where the durable store is. */
 export interface StoreOptions {
@@ -82,7 +82,7 @@ export async function openStores(options: StoreOptions): Promise<Stores> {
   try {
     sql = await openPostgres(url, PG_MIGRATIONS, { schema, poolSize });
   } catch (error) {
-    throw new Error(`Cannot open Postgres at ${redactUrl(url)}: ${describe(error)}`, {
+    throw new Error(`Cannot open Postgres at ${redactUrlPassword(url)}: ${describe(error)}`, {
       cause: error,
     });
   }
@@ -178,16 +178,6 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
 /** A bucket of `perMinute` attempts, refilled over a minute. */
 export function perMinute(perMinute: number): RateLimitConfig {
   return { capacity: perMinute, refillPerSec: perMinute / 60 };
-}
-
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = "***";
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
 }
 
 function describe(error: unknown): string {

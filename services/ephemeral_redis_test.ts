@@ -15,7 +15,7 @@ import {
 } from "./ephemeral_redis.ts";
 import { RedisScript } from "./_redis_script.ts";
 import { openTestRedis, REDIS_TEST_URL, type TestRedis } from "./_redis_testing.ts";
-import { openRedis, parseRedisUrl, redactRedisUrl } from "./redis.ts";
+import { openRedis, parseRedisUrl, redactUrlPassword } from "./redis.ts";
 
 /** Real time on a fresh prefix; `close` deletes the prefix's keys and quits the client. */
 function realTime(test: TestRedis): EphemeralFixture {
@@ -208,8 +208,8 @@ Deno.test("parseRedisUrl() reads host, port, database and credentials", () => {
   assert.throws(() => parseRedisUrl("http://localhost"), TypeError);
   assert.throws(() => parseRedisUrl("not a url"), TypeError);
   assert.throws(() => parseRedisUrl("redis://localhost/x"), RangeError);
-  assert.equal(redactRedisUrl("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");
-  assert.equal(redactRedisUrl("redis://h:1/0"), "redis://h:1/0");
+  assert.equal(redactUrlPassword("redis://u:pw@h:1/0"), "redis://u:***@h:1/0");
+  assert.equal(redactUrlPassword("redis://h:1/0"), "redis://h:1/0");
 });
 
 function assertBetweenMs(actual: number, low: number, high: number): void {

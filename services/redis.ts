@@ -61,21 +61,21 @@ export function parseRedisUrl(url: string): RedisAddress {
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError(`Cannot parse Redis URL ${redactRedisUrl(url)}`);
+    throw new TypeError(`Cannot parse Redis URL ${redactUrlPassword(url)}`);
   }
   if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
     throw new TypeError(
-      `Cannot parse Redis URL ${redactRedisUrl(url)}: scheme ${parsed.protocol} is not redis:`,
+      `Cannot parse Redis URL ${redactUrlPassword(url)}: scheme ${parsed.protocol} is not redis:`,
     );
   }
   if (parsed.hostname === "") {
-    throw new TypeError(`Cannot parse Redis URL ${redactRedisUrl(url)}: no host`);
+    throw new TypeError(`Cannot parse Redis URL ${redactUrlPassword(url)}: no host`);
   }
   const path = parsed.pathname.replace(/^\//, "");
   const db = path === "" ? 0 : Number(path);
   if (!/^[0-9]*$/.test(path) || !Number.isSafeInteger(db)) {
     throw new RangeError(
-      `Cannot parse Redis URL ${redactRedisUrl(url)}: database "${path}" is not an integer`,
+      `Cannot parse Redis URL ${redactUrlPassword(url)}: database "${path}" is not an integer`,
     );
   }
   return {
@@ -90,7 +90,7 @@ export function parseRedisUrl(url: string): RedisAddress {
 }
 
 /** `url` with its password replaced by `***`, for error messages and logs. */
-export function redactRedisUrl(url: string): string {
+export function redactUrlPassword(url: string): string {
   return url.replace(/^([a-z]+:\/\/[^:@/]*:)[^@/]*@/i, "$1***@");
 }
 
@@ -161,7 +161,7 @@ export async function openRedis(url: string, options: OpenRedisOptions = {}): Pr
     redis.disconnect();
     const cause = firstError ?? error;
     const reason = cause instanceof Error ? cause.message : String(cause);
-    throw new Error(`Cannot connect to Redis at ${redactRedisUrl(url)}: ${reason}`, { cause });
+    throw new Error(`Cannot connect to Redis at ${redactUrlPassword(url)}: ${reason}`, { cause });
   } finally {
     clearTimeout(timer);
   }
