@@ -69,8 +69,8 @@ function checkPortFree(hostname: string, port: number, name: string): void {
 /** Prepares what the workers share: data directory, schema, signing key, TLS files. */
 async function prepare(config: NodeConfig): Promise<void> {
   await Deno.mkdir(config.dataDir, { recursive: true });
-  // Migrate once here so workers open an up-to-date store (they check it again anyway),
-  // and so an unreachable Postgres or Redis stops the start with a clear message.
+  // Migrate once here (workers open the store without migrating or waiting for it), and so
+  // an unreachable Postgres or Redis stops the start with a clear message.
   const stores = await openStores(storeOptions(config));
   try {
     if (config.demo) await seedDemo(stores);

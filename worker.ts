@@ -32,6 +32,7 @@ import {
   type AppendResult,
   AuthService,
   isBackendUnavailable,
+  knownPgDriverDefect,
   loadOrCreateSigningKeys,
   MemoryRateLimiter,
   openEphemeral,
@@ -40,32 +41,46 @@ import {
   PresenceRegistrar,
 } from "./services/mod.ts";
 
+/**
+ * Uncaught errors a worker outlives: only the Postgres driver's known write-after-close
+ * throw. Dying for it would drop every connection of the worker and the requests its
+ * actors held, during the very outage the rest of the worker rides out.
+ */
+export function survivable(error: unknown): string | undefined {
+  return knownPgDriverDefect(error);
+}
+
 /** Called once per worker (again after a respawn). */
 export async function setup(
   system: ActorSystem,
   context: WorkerContext,
 ): Promise<() => Promise<void>> {
   const config = context.config as NodeConfig;
-  const stores = await whileRespawning(context, () =>
-    openStores({
-      dataDir: config.dataDir,
-      postgres: config.postgresUrl === undefined
-        ? undefined
-        : { url: config.postgresUrl, schema: config.pgSchema, poolSize: config.pgPool },
-    }));
+  // The main thread has migrated the store and seen both servers answer. A worker does not
+  // wait for them: one respawned during an outage comes up at once and refuses what needs
+  // a server as unavailable (like its siblings) until the server is back.
+  const stores = await openStores({
+    dataDir: config.dataDir,
+    postgres: config.postgresUrl === undefined ? undefined : {
+      url: config.postgresUrl,
+      schema: config.pgSchema,
+      poolSize: config.pgPool,
+      migrate: false,
+    },
+  });
   const loginBuckets = {
     perAccount: perMinute(config.loginLimitAccount),
     perAddress: perMinute(config.loginLimitAddress),
   };
-  const ephemeral = await whileRespawning(context, () =>
-    openEphemeral({
-      nodeKey: config.dataDir,
-      redis: config.redisUrl === undefined
-        ? undefined
-        : { url: config.redisUrl, prefix: config.redisPrefix },
-      loginLimits: loginBuckets,
-      onError: (error) => context.logger.log("warn", "Redis connection trouble", { error }),
-    }));
+  const ephemeral = await openEphemeral({
+    nodeKey: config.dataDir,
+    redis: config.redisUrl === undefined
+      ? undefined
+      : { url: config.redisUrl, prefix: config.redisPrefix },
+    loginLimits: loginBuckets,
+    waitForServer: false,
+    onError: (error) => context.logger.log("warn", "Redis connection trouble", { error }),
+  });
   // Without Redis, the node's workers share their login buckets through one actor.
   system.register(LIMITS_KIND, {
     virtual: true,
@@ -235,25 +250,4 @@ export async function setup(
     await ephemeral.close();
     await stores.close();
   };
-}
-
-/** Longest a respawned worker waits for its backends (Postgres, Redis) to come back. */
-const RESPAWN_BACKEND_WAIT_MS = 300_000;
-
-/**
- * `open()`, retried every second while a respawned worker's backend is down. The first
- * start fails at once (an operator is watching); a worker that died during an outage would
- * otherwise fail its setup again and again until the node gave up and exited.
- */
-async function whileRespawning<T>(context: WorkerContext, open: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + RESPAWN_BACKEND_WAIT_MS;
-  while (true) {
-    try {
-      return await open();
-    } catch (error) {
-      if (context.generation === 0 || Date.now() > deadline) throw error;
-      context.logger.log("warn", "Backend unavailable; retrying worker setup", { error });
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
 }

@@ -33,6 +33,12 @@ export interface WorkerApp {
     system: ActorSystem,
     context: WorkerContext,
   ): void | (() => void | Promise<void>) | Promise<void | (() => void | Promise<void>)>;
+  /**
+   * Judges an uncaught error or unhandled rejection: a reason string when the worker may
+   * keep running (a known defect of a dependency that already failed the affected call),
+   * `undefined` when it must die and be respawned (the default for every error).
+   */
+  survivable?(error: unknown): string | undefined;
 }
 
 /** Options of {@link NodeHost.start}. */

@@ -106,6 +106,32 @@ Deno.test("NodeHost survives an uncaught error in a worker and respawns it", asy
   assert.deepEqual(await ask(host, bomb!, { type: "where" }), { worker: 0, generation: 1 });
 });
 
+Deno.test("NodeHost keeps a worker whose app judges an uncaught error survivable", async () => {
+  const lines: string[] = [];
+  await using host = await NodeHost.start({
+    app: APP,
+    workers: 2,
+    restart: { minBackoffMs: 10, maxBackoffMs: 50 },
+    log: (line) => lines.push(line),
+  });
+  const [bomb] = idsOn(host, "bomb", 0, 1);
+  assert.equal(await ask(host, bomb!, { type: "dud" }), "armed");
+  for (let tries = 0; tries < 200 && !lines.some((l) => l.includes("survived")); tries++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const survived = lines.map((line) => JSON.parse(line)).find((l) => l.msg.includes("survived"));
+  assert.equal(survived?.reason, "a dud");
+  assert.equal(survived?.error?.name, "DudError");
+  assert.equal(host.respawns, 0);
+  assert.deepEqual(await ask(host, bomb!, { type: "where" }), { worker: 0, generation: 0 });
+  // A real bomb still kills it.
+  assert.equal(await ask(host, bomb!, { type: "add", n: 0 }), "armed");
+  for (let tries = 0; tries < 200 && host.respawns === 0; tries++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.equal(host.respawns, 1);
+});
+
 Deno.test("NodeHost exits the process non-zero past the worker restart limit", async () => {
   const script = new URL("./testdata/failing_node.ts", import.meta.url);
   const output = await new Deno.Command(Deno.execPath(), {

@@ -8,7 +8,7 @@
 
 import { ActorSystem } from "./actor_system.ts";
 import type { FromWorker, ToWorker } from "./_host_messages.ts";
-import { jsonLogger } from "./logger.ts";
+import { jsonLogger, type Logger } from "./logger.ts";
 import type { WorkerApp } from "./node_host.ts";
 import { isMeshBatch, receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
 
@@ -37,18 +37,35 @@ function fatal(message: string): void {
 scope.addEventListener("error", (event) => {
   event.preventDefault();
   const error = (event as ErrorEvent).error ?? (event as ErrorEvent).message;
+  if (survived(error)) return;
   fatal(`Uncaught error: ${error instanceof Error ? error.stack ?? error.message : error}`);
 });
 scope.addEventListener("unhandledrejection", (event) => {
   event.preventDefault();
   const reason = (event as PromiseRejectionEvent).reason;
+  if (survived(reason)) return;
   fatal(
     `Unhandled rejection: ${reason instanceof Error ? reason.stack ?? reason.message : reason}`,
   );
 });
 
+/** Whether the app judges `error` survivable (then logged, and the worker keeps going). */
+function survived(error: unknown): boolean {
+  let reason: string | undefined;
+  try {
+    reason = app?.survivable?.(error);
+  } catch {
+    return false;
+  }
+  if (reason === undefined) return false;
+  workerLogger?.log("warn", "Uncaught error survived", { reason, error });
+  return true;
+}
+
 let system: ActorSystem | undefined;
 let mesh: WorkerMesh | undefined;
+let app: WorkerApp | undefined;
+let workerLogger: Logger | undefined;
 let teardown: (() => void | Promise<void>) | void;
 let ready = false;
 /** Mesh batches that arrive before `setup` has registered the kinds they are for. */
@@ -91,6 +108,7 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
   const logger = jsonLogger((line) => post({ t: "log", line }), {
     base: { node: data.node, worker: data.worker },
   });
+  workerLogger = logger;
   mesh = new WorkerMesh(data.node, {
     onUncloneable: (_message, error) =>
       logger.log("error", "Message cannot cross workers", { error }),
@@ -113,8 +131,11 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
     },
   });
   for (const [worker, port] of data.peers) connectPeer(worker, port);
-  const app = await import(data.app) as WorkerApp;
-  if (typeof app.setup !== "function") throw new TypeError(`Module ${data.app} exports no setup()`);
+  const module = await import(data.app) as WorkerApp;
+  if (typeof module.setup !== "function") {
+    throw new TypeError(`Module ${data.app} exports no setup()`);
+  }
+  app = module;
   teardown = await app.setup(system, {
     node: data.node,
     worker: data.worker,

@@ -35,6 +35,10 @@ import {
   RedisRevocationList,
 } from "./ephemeral_redis.ts";
 import { openRedis, redactUrlPassword, type Redis } from "./redis.ts";
+import { withDeadlines } from "./unavailable.ts";
+
+/** Longest a Postgres store call may take before it fails as unavailable. */
+export const PG_CALL_DEADLINE_MS = 10_000;
 
 /** Where the durable store is. */
 export interface StoreOptions {
@@ -45,6 +49,12 @@ export interface StoreOptions {
     readonly url: string;
     readonly schema?: string;
     readonly poolSize?: number;
+    /**
+     * Connect and migrate now (default `true`). A node's workers pass `false`: the main
+     * thread has migrated, and a worker respawned while Postgres is down must come up and
+     * refuse requests as unavailable instead of waiting for the server.
+     */
+    readonly migrate?: boolean;
   };
 }
 
@@ -77,21 +87,25 @@ export async function openStores(options: StoreOptions): Promise<Stores> {
       close: () => Promise.resolve(db.close()),
     };
   }
-  const { url, schema = DEFAULT_PG_SCHEMA, poolSize } = options.postgres;
+  const { url, schema = DEFAULT_PG_SCHEMA, poolSize, migrate } = options.postgres;
   let sql: Sql;
   try {
-    sql = await openPostgres(url, PG_MIGRATIONS, { schema, poolSize });
+    sql = await openPostgres(url, PG_MIGRATIONS, { schema, poolSize, migrate });
   } catch (error) {
     throw new Error(`Cannot open Postgres at ${redactUrlPassword(url)}: ${describe(error)}`, {
       cause: error,
     });
   }
+  // The driver can strand a query whose connection is lost mid-write (its promise never
+  // settles): every call is bounded, so a caller gets "unavailable" instead of waiting forever.
+  const bounded = <T extends object>(port: T, name: string) =>
+    withDeadlines(port, PG_CALL_DEADLINE_MS, name);
   return {
     backend: "postgres",
-    users: new PgUserStore(sql),
-    refreshTokens: new PgRefreshTokenStore(sql),
-    messages: new PgMessageStore(sql),
-    friends: new PgFriendStore(sql),
+    users: bounded(new PgUserStore(sql), "users"),
+    refreshTokens: bounded(new PgRefreshTokenStore(sql), "refreshTokens"),
+    messages: bounded(new PgMessageStore(sql), "messages"),
+    friends: bounded(new PgFriendStore(sql), "friends"),
     close: () => sql.end({ timeout: 5 }),
   };
 }
@@ -109,6 +123,11 @@ export interface EphemeralOptions {
   };
   /** Receives Redis connection errors after start. */
   readonly onError?: (error: unknown) => void;
+  /**
+   * Wait for Redis to answer (default `true`). With `false` the ports come back at once and
+   * fail as unavailable until Redis is up (the subscriber joins when it can).
+   */
+  readonly waitForServer?: boolean;
 }
 
 /** The shared-ephemeral ports of one worker. */
@@ -148,10 +167,11 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
     };
   }
   const { url, prefix } = options.redis;
-  const redis: Redis = await openRedis(url, { onError: options.onError });
+  const wait = options.waitForServer ?? true;
+  const redis: Redis = await openRedis(url, { onError: options.onError, waitForServer: wait });
   const revocations = new RedisRevocationList({ redis, prefix, onError: options.onError });
   revocations.subscribe(() => {}); // Opens the subscriber now, not on the first logout.
-  await revocations.subscribed();
+  if (wait) await revocations.subscribed();
   return {
     backend: "redis",
     revocations,

@@ -350,9 +350,11 @@ export {
 export {
   /** Default schema of flash-im's tables (`flash_im`). */
   DEFAULT_PG_SCHEMA,
+  /** Names the driver's known uncatchable write-after-close error (else `undefined`). */
+  knownPgDriverDefect,
   /** Connects a pool, creates the schema and applies migrations under an advisory lock. */
   openPostgres,
-  /** Options of `openPostgres`: `schema`, `poolSize`, `connectTimeoutSec`. */
+  /** Options of `openPostgres`: `schema`, `poolSize`, `connectTimeoutSec`, `migrate`. */
   type OpenPostgresOptions,
   /** The number of migrations applied to a schema. */
   pgSchemaVersion,
@@ -414,8 +416,14 @@ export {
 } from "./redis.ts";
 
 export {
+  /** A backend call past its deadline: outcome unknown, counted as unavailable. */
+  BackendTimeoutError,
   /** Whether an error means Postgres or Redis is down or unreachable right now. */
   isBackendUnavailable,
+  /** A promise bounded by a deadline (a stranded driver call fails instead of hanging). */
+  withDeadline,
+  /** A port whose async methods are bounded by a deadline. */
+  withDeadlines,
 } from "./unavailable.ts";
 
 // --- Backends -------------------------------------------------------------------------------

@@ -24,6 +24,12 @@ export interface OpenPostgresOptions {
   readonly poolSize?: number;
   /** Seconds to wait for a connection before failing. Default 10. */
   readonly connectTimeoutSec?: number;
+  /**
+   * Whether to connect and migrate before returning (default `true`). With `false` the pool
+   * connects on its first query, so a server that is down fails queries, not the open: for
+   * a process whose schema another one has just migrated (a node's workers).
+   */
+  readonly migrate?: boolean;
 }
 
 /** Default of {@link OpenPostgresOptions.schema}. */
@@ -72,6 +78,7 @@ export async function openPostgres(
     // int8 columns arrive as decimal strings (exact above 2^53), which is what ids are.
     connection: { search_path: schema, application_name: "flash-im" },
   });
+  if (options.migrate === false) return sql;
   try {
     await migratePostgres(sql, schema, migrations);
     return sql;
@@ -141,3 +148,28 @@ export async function pgSchemaVersion(sql: Sql, schema: string): Promise<number>
   );
   return row?.version ?? 0;
 }
+
+/**
+ * Names a known defect of `npm:postgres` 3.4.x (porsager/postgres#1154, #1208): a buffered
+ * write, scheduled with `setImmediate`, runs after its connection has closed and throws
+ * from the timer, where no caller can catch it. The closed connection has already failed
+ * the query it carried, so a process may go on (a query the lost write stranded is bounded
+ * by the stores' deadlines). `undefined` for every other error.
+ *
+ * @example
+ * ```ts
+ * knownPgDriverDefect(new TypeError("x is undefined")); // undefined
+ * ```
+ */
+export function knownPgDriverDefect(error: unknown): string | undefined {
+  if (!(error instanceof TypeError)) return undefined;
+  if (!error.message.includes("(reading 'write')")) return undefined;
+  const top = (error.stack ?? "").split("\n").find((line) => line.trimStart().startsWith("at "));
+  if (top === undefined || !top.includes("nextWrite") || !DRIVER_CONNECTION.test(top)) {
+    return undefined;
+  }
+  return "npm:postgres wrote to a connection that had closed (porsager/postgres#1154)";
+}
+
+/** The driver's connection module, from the npm cache or a node_modules directory. */
+const DRIVER_CONNECTION = /[\\/]postgres[\\/](?:[0-9][^\\/]*[\\/])?src[\\/]connection\.js:/;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { MigrationError } from "./errors.ts";
 import { PG_TEST_URL, testSchemaName } from "./_pg_testing.ts";
-import { openPostgres, pgSchemaVersion, type Sql } from "./postgres.ts";
+import { knownPgDriverDefect, openPostgres, pgSchemaVersion, type Sql } from "./postgres.ts";
 import type { Migration } from "./sqlite.ts";
 
 const STEPS: Migration[] = [
@@ -68,4 +68,30 @@ Deno.test("openPostgres() rejects bad options and reports an unreachable server"
     openPostgres("postgres://postgres@127.0.0.1:1/test", [], { connectTimeoutSec: 2 }),
     (error) => error instanceof Error && /ECONNREFUSED|refused/i.test(String(error)),
   );
+});
+
+Deno.test("knownPgDriverDefect() names the driver's write-after-close throw and nothing else", () => {
+  // As a worker reported it (porsager/postgres#1154), from the npm cache and node_modules.
+  const thrown = (path: string, message = "Cannot read properties of null (reading 'write')") =>
+    Object.assign(new TypeError(message), {
+      stack: `TypeError: ${message}\n` +
+        `    at Immediate.nextWrite (file://${path}/src/connection.js:255:22)\n` +
+        "    at Immediate.callback (ext:deno_node/internal/timers.mjs:4:3069)\n" +
+        "    at runImmediates (ext:core/01_core.js:252:21)",
+    });
+  const cached = "/root/.cache/deno/npm/registry.npmjs.org/postgres/3.4.9";
+  assert.match(knownPgDriverDefect(thrown(cached)) ?? "", /postgres#1154/);
+  assert.match(knownPgDriverDefect(thrown("/app/node_modules/postgres")) ?? "", /postgres#1154/);
+  // Same message from another module, another property, or not a TypeError: a real bug.
+  assert.equal(knownPgDriverDefect(thrown("/app/node_modules/ioredis")), undefined);
+  assert.equal(knownPgDriverDefect(thrown("/app/node_modules/postgres-mirror")), undefined);
+  assert.equal(
+    knownPgDriverDefect(thrown(cached, "Cannot read properties of null (reading 'end')")),
+    undefined,
+  );
+  assert.equal(
+    knownPgDriverDefect(new Error("Cannot read properties of null (reading 'write')")),
+    undefined,
+  );
+  assert.equal(knownPgDriverDefect("nextWrite"), undefined);
 });

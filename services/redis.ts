@@ -27,6 +27,12 @@ export interface OpenRedisOptions {
    * reconnect attempt), e.g. to log them. Default: ignore them; commands still fail.
    */
   readonly onError?: (error: Error) => void;
+  /**
+   * Whether to wait for the first connection (default `true`: an unreachable server fails
+   * the open). With `false` the client is returned at once and keeps connecting in the
+   * background; until it is up, commands fail at once and errors go to `onError`.
+   */
+  readonly waitForServer?: boolean;
 }
 
 /** Default of {@link OpenRedisOptions.commandTimeoutMs}. */
@@ -118,7 +124,8 @@ export async function openRedis(url: string, options: OpenRedisOptions = {}): Pr
   if (!(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
     throw new RangeError(`Cannot open Redis: connect timeout ${timeoutMs} ms is not positive`);
   }
-  let connected = false;
+  const wait = options.waitForServer ?? true;
+  let connected = !wait;
   const redis = new Redis({
     host: address.host,
     port: address.port,
@@ -147,6 +154,10 @@ export async function openRedis(url: string, options: OpenRedisOptions = {}): Pr
     if (connected) onError(error);
     else firstError ??= error;
   });
+  if (!wait) {
+    redis.connect().catch(() => {}); // reported through onError; reconnects by itself
+    return redis;
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     await Promise.race([

@@ -15,6 +15,8 @@ const CONNECTION_CODES = new Set([
   "EPIPE",
   "EHOSTUNREACH",
   "ENOTFOUND",
+  // BackendTimeoutError
+  "BACKEND_TIMEOUT",
   // npm:postgres
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",
@@ -32,6 +34,70 @@ const REDIS_MESSAGES = [
   "Command timed out",
   "Reached the max retries per request limit",
 ];
+
+/**
+ * A backend call that got no answer within its deadline. Its outcome is unknown: the write
+ * may still land, which callers make safe the way they make any retry safe (idempotency
+ * keys, seq checks). Counts as unavailable.
+ */
+export class BackendTimeoutError extends Error {
+  override name = "BackendTimeoutError";
+  readonly code = "BACKEND_TIMEOUT";
+}
+
+/**
+ * `promise`, or a {@link BackendTimeoutError} after `ms`: bounds how long a caller waits on
+ * a driver whose promise may never settle (a connection lost mid-write can strand a query).
+ *
+ * @example
+ * ```ts
+ * const results = await withDeadline(store.appendBatch(items, now), 10_000, "appendBatch");
+ * ```
+ */
+export function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new BackendTimeoutError(`${what} got no answer within ${ms} ms`)),
+      ms,
+    );
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `port` with every method that returns a promise bounded by {@link withDeadline} (`ms`),
+ * naming the call as `name.method`. For ports over a driver whose promises can strand.
+ *
+ * @example
+ * ```ts
+ * const friends = withDeadlines(new PgFriendStore(sql), 10_000, "friends");
+ * await friends.areFriends("1", "2"); // rejects with BackendTimeoutError after 10 s
+ * ```
+ */
+export function withDeadlines<T extends object>(port: T, ms: number, name: string): T {
+  if (!(ms > 0 && Number.isFinite(ms))) {
+    throw new RangeError(`Invalid deadline for ${name}: ${ms} ms is not positive`);
+  }
+  const wrapped = new Map<PropertyKey, unknown>();
+  return new Proxy(port, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      let method = wrapped.get(key);
+      if (method === undefined) {
+        method = (...args: unknown[]) => {
+          const result = value.apply(target, args);
+          return result instanceof Promise
+            ? withDeadline(result, ms, `${name}.${String(key)}`)
+            : result;
+        };
+        wrapped.set(key, method);
+      }
+      return method;
+    },
+  });
+}
 
 /**
  * Whether `error` (or what it wraps, through `cause` and `AggregateError`) comes from a

@@ -17,7 +17,8 @@ export type TestMessage =
   | { type: "record"; from: string; seq: number }
   | { type: "log" }
   | { type: "relay"; to: ActorRef; from: string; count: number }
-  | { type: "crashWorker" };
+  | { type: "crashWorker" }
+  | { type: "dud" };
 
 /** Config understood by this app. */
 export interface TestAppConfig {
@@ -75,12 +76,24 @@ export function setup(system: ActorSystem, context: WorkerContext): void {
     create: () => ({
       receive(m) {
         if (m.type === "where") return where();
-        // An error outside any turn: nothing in the runtime catches it, the worker dies.
+        // An error outside any turn: nothing in the runtime catches it, the worker dies
+        // (unless survivable() below vouches for it: a dud).
         setTimeout(() => {
+          if (m.type === "dud") throw new DudError("A dud went off outside a turn");
           throw new Error("Bomb went off outside a turn");
         }, 0);
         return "armed";
       },
     }),
   });
+}
+
+/** What {@link survivable} lets a worker outlive. */
+class DudError extends Error {
+  override name = "DudError";
+}
+
+/** The worker survives duds only; every other uncaught error kills it. */
+export function survivable(error: unknown): string | undefined {
+  return error instanceof DudError ? "a dud" : undefined;
 }
