@@ -23,6 +23,12 @@ export interface Envelope {
   readonly reply?: ReplyTo;
   /** System messages use the mailbox's priority lane. */
   readonly system?: boolean;
+  /**
+   * Set when a worker that no longer owns the target passed the message on to the owner
+   * of its newer view: a message is forwarded at most once (then its sender is told
+   * `NotOwner`), so two workers with different views cannot bounce it between them.
+   */
+  readonly forwarded?: boolean;
 }
 
 /** The answer to an ask, routed to the asking worker. */

@@ -20,8 +20,9 @@ export interface PortLike {
  * slots of the flat array `m` instead of an envelope object with nested refs:
  *
  * - `0, to, body`: a plain tell;
- * - `1, to, body, from, replyNode, replyWorker, replyId, system`: any other envelope
- *   (`from` is -1 when absent, `replyNode` is null when there is no reply);
+ * - `1, to, body, from, replyNode, replyWorker, replyId, flags`: any other envelope
+ *   (`from` is -1 when absent, `replyNode` is null when there is no reply; `flags` has bit
+ *   1 for `system` and bit 2 for `forwarded`);
  * - `2, replyTo, ok, value, error`: a reply.
  *
  * `to` and `from` index `r`.
@@ -31,6 +32,9 @@ export interface MeshBatch {
   readonly r: readonly ActorRef[];
   readonly m: readonly unknown[];
 }
+
+const FLAG_SYSTEM = 1;
+const FLAG_FORWARDED = 2;
 
 /** True for data that is a mesh batch (ports also carry control messages). */
 export function isMeshBatch(data: unknown): data is MeshBatch {
@@ -149,7 +153,7 @@ export function encodeBatch(messages: readonly WireMessage[]): MeshBatch {
       continue;
     }
     const env = message as Envelope;
-    if (env.from === undefined && env.reply === undefined && !env.system) {
+    if (env.from === undefined && env.reply === undefined && !env.system && !env.forwarded) {
       m.push(0, refIndex(env.to), env.body);
       continue;
     }
@@ -161,7 +165,7 @@ export function encodeBatch(messages: readonly WireMessage[]): MeshBatch {
       env.reply?.node ?? null,
       env.reply?.worker ?? 0,
       env.reply?.id ?? 0,
-      env.system === true,
+      (env.system ? FLAG_SYSTEM : 0) | (env.forwarded ? FLAG_FORWARDED : 0),
     );
   }
   return { t: "m", r: refs, m };
@@ -187,7 +191,8 @@ export function receiveMeshData(data: unknown, sink: TransportSink): boolean {
         ...(replyNode === null
           ? {}
           : { reply: { node: replyNode, worker: m[i + 5] as number, id: m[i + 6] as number } }),
-        ...(m[i + 7] ? { system: true } : {}),
+        ...((m[i + 7] as number) & FLAG_SYSTEM ? { system: true } : {}),
+        ...((m[i + 7] as number) & FLAG_FORWARDED ? { forwarded: true } : {}),
       };
       sink.receive(env);
       i += 8;

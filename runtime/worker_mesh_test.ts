@@ -64,6 +64,8 @@ Deno.test("encodeBatch() round-trips every envelope and reply shape", () => {
     { to: a, body: 2, from: b },
     { to: b, body: 3, reply: { node: "n", worker: -1, id: 9 } },
     { to: a, body: { $: "stop" }, system: true },
+    { to: a, body: 4, forwarded: true },
+    { to: a, body: 5, from: b, system: true, forwarded: true },
     { replyTo: 9, ok: true, value: [1, 2] },
     { replyTo: 10, ok: false, error: { name: "DeadLetterError", message: "gone" } },
   ];
