@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { PlacementView } from "./cluster_placement.ts";
 import type { MetricsSnapshot } from "./metrics.ts";
 
 /** Main thread -> worker. */
@@ -20,7 +21,10 @@ export type ToWorker =
     readonly shards: number | undefined;
     readonly cloneLocal: boolean;
     readonly peers: readonly (readonly [number, MessagePort])[];
+    /** The cluster view to place actors by; absent on a lone node. */
+    readonly view: PlacementView | undefined;
   }
+  | { readonly t: "view"; readonly view: PlacementView }
   | { readonly t: "peer"; readonly worker: number; readonly port: MessagePort }
   | { readonly t: "metrics"; readonly id: number }
   | { readonly t: "shutdown"; readonly timeoutMs: number };

@@ -18,6 +18,7 @@ import {
   DeadLetterError,
   fromErrorData,
   MailboxFullError,
+  NotOwnerError,
   ShutdownError,
   toErrorData,
 } from "./errors.ts";
@@ -114,9 +115,9 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   readonly #virtual = new Map<string, Cell>();
   readonly #pending = new Map<number, PendingAsk>();
   readonly #keys = new WeakMap<ActorRef, string>();
-  readonly #locations = new WeakMap<VirtualRef, Location>();
+  #locations = new WeakMap<VirtualRef, Location>();
   readonly #wheel: TimerWheel<Cell>;
-  readonly #locate: (ref: VirtualRef) => Location;
+  #locate: (ref: VirtualRef) => Location;
   readonly #transport: Transport | undefined;
   readonly #options: ActorSystemOptions;
   readonly #maxResidents: number;
@@ -261,6 +262,28 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     return this.#route({ to: ref, body: { $: "stop" } satisfies SystemBody, system: true });
   }
 
+  /**
+   * Places virtual actors with `locate` from now on (a new cluster view). Resident actors
+   * that now belong elsewhere passivate (their state is durable; whatever is queued for
+   * them goes on to the new owner), and messages that arrive for them later are
+   * forwarded once, then refused with `NotOwnerError`.
+   */
+  setLocate(locate: (ref: VirtualRef) => Location): void {
+    this.#locate = locate;
+    this.#locations = new WeakMap();
+    for (const cell of [...this.#virtual.values()]) {
+      if (!this.#owns(cell.self as VirtualRef) && cell.state !== "stopping") {
+        this.#requestPassivation(cell, "moved");
+      }
+    }
+  }
+
+  /** Whether a virtual actor belongs on this worker under the current placement. */
+  #owns(ref: VirtualRef): boolean {
+    const loc = this.locate(ref);
+    return loc.worker === this.worker && loc.node === this.node;
+  }
+
   /** Where a ref's actor lives. */
   locate(ref: ActorRef): Location {
     if (isBound(ref)) return ref;
@@ -280,6 +303,15 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     return key;
   }
 
+  /** The virtual actors of `kind` resident on this worker now (a snapshot). */
+  residents(kind: string): VirtualRef[] {
+    const refs: VirtualRef[] = [];
+    for (const cell of this.#virtual.values()) {
+      if (cell.self.kind === kind && cell.state !== "stopping") refs.push(cell.self as VirtualRef);
+    }
+    return refs;
+  }
+
   /** True when an actor with this ref is resident on this worker. */
   isResident(ref: ActorRef): boolean {
     return this.#cells.has(refKey(ref));
@@ -295,7 +327,28 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   /** Handles a message from a transport. */
   receive(message: WireMessage): void {
     if (isReply(message)) this.#settle(message);
-    else this.#deliverLocal(message);
+    else if (isBound(message.to) || this.#owns(message.to)) this.#deliverLocal(message);
+    else this.#misrouted(message);
+  }
+
+  /**
+   * A message for a virtual actor this worker does not own (the sender's view is older or
+   * newer than ours): passed on once to the owner we know, then refused.
+   */
+  #misrouted(env: Envelope): Delivery {
+    const loc = this.locate(env.to);
+    if (!env.forwarded && this.#transport?.send(loc, { ...env, forwarded: true })) {
+      this.#metrics.inc("messagesForwarded");
+      return Delivery.Sent;
+    }
+    this.#metrics.inc("notOwner");
+    this.#bounce(
+      env,
+      new NotOwnerError(
+        `Cannot deliver to ${refKey(env.to)}: ${this.node}/${this.worker} does not own it`,
+      ),
+    );
+    return Delivery.Rejected;
   }
 
   /** Runs the idle sweep now (normally a timer does). */
@@ -615,8 +668,11 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
         cell.passivating = false;
         // New work arrived after the request: the actor is not idle after all.
         // The actor may also hold something that must not be dropped (live sessions).
-        const refused = body.reason !== "requested" && cell.actor?.canPassivate?.(cell) === false;
-        if ((cell.mailbox.userSize > 0 || refused) && !this.#closed) {
+        // A moved actor goes whatever it holds: its new owner takes over.
+        const moved = body.reason === "moved";
+        const refused = body.reason !== "requested" && !moved &&
+          cell.actor?.canPassivate?.(cell) === false;
+        if ((cell.mailbox.userSize > 0 && !moved || refused) && !this.#closed) {
           // The sweep took the cell off the wheel to ask for this; put it back, or the
           // actor would never be passivated for idleness again. (An eviction left its
           // idle entry in place.)
@@ -712,7 +768,7 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     } else started();
   }
 
-  #requestPassivation(cell: Cell, reason: "idle" | "evicted"): void {
+  #requestPassivation(cell: Cell, reason: "idle" | "evicted" | "moved"): void {
     const body: SystemBody = { $: "passivate", reason };
     if (!cell.mailbox.pushSystem({ to: cell.self, body, system: true })) {
       // The priority lane is full (a storm of system messages): try again on a later sweep.
@@ -777,7 +833,10 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     const rest = cell.mailbox.drain();
     if (reason === "passivated" && !this.#closed) {
       const user = rest.filter((env) => !env.system);
-      if (user.length > 0) {
+      if (user.length > 0 && !this.#owns(cell.self as VirtualRef)) {
+        // Moved: what was queued goes on to the new owner, in order.
+        for (const env of user) this.#misrouted(env);
+      } else if (user.length > 0) {
         const next = this.#activate(cell.kind, cell.self as VirtualRef, cell.key);
         for (const env of user) next.mailbox.push(env);
         this.#schedule(next);

@@ -52,7 +52,7 @@ export type SystemBody =
   | { readonly $: "stop" }
   /** A message an actor scheduled for itself (ActorContext.schedule). */
   | { readonly $: "self"; readonly body: unknown }
-  | { readonly $: "passivate"; readonly reason: "idle" | "evicted" | "requested" }
+  | { readonly $: "passivate"; readonly reason: "idle" | "evicted" | "requested" | "moved" }
   | {
     readonly $: "undelivered";
     readonly to: ActorRef;

@@ -24,6 +24,15 @@ export class ActorFailedError extends Error {
   override name = "ActorFailedError";
 }
 
+/**
+ * The message reached a worker that does not own its virtual actor, after one forward
+ * (views were changing): the sender should look the owner up again and retry if the
+ * message is idempotent.
+ */
+export class NotOwnerError extends Error {
+  override name = "NotOwnerError";
+}
+
 /** The runtime (or the target's worker) is shutting down. */
 export class ShutdownError extends Error {
   override name = "ShutdownError";
@@ -41,6 +50,7 @@ const KNOWN: Record<string, new (message: string) => Error> = {
   DeadLetterError,
   ActorFailedError,
   ShutdownError,
+  NotOwnerError,
   TypeError,
   RangeError,
 };

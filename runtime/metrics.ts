@@ -10,6 +10,8 @@ export const COUNTERS = [
   "messagesDelivered",
   "messagesProcessed",
   "messagesSentRemote",
+  "messagesForwarded",
+  "notOwner",
   "deadLetters",
   "overflowRejected",
   "overflowDropped",

@@ -40,6 +40,15 @@ export {
   RestartTracker,
 } from "./backoff.ts";
 export { type Clock, FakeClock, systemClock, type TimerHandle } from "./clock.ts";
+export { clusterLocator, type PlacementNode, type PlacementView } from "./cluster_placement.ts";
+export { type ClusterMember, type ClusterView, clusterViewId } from "./cluster_view.ts";
+export { DEFAULT_HEARTBEAT_MS, Membership, type MembershipOptions } from "./membership.ts";
+export {
+  NatsTransport,
+  type NatsTransportOptions,
+  type NatsTransportStats,
+  workerSubject,
+} from "./nats_transport.ts";
 export type { Envelope, Reply, ReplyTo, WireMessage } from "./envelope.ts";
 export {
   ActorFailedError,
@@ -48,6 +57,7 @@ export {
   type ErrorData,
   fromErrorData,
   MailboxFullError,
+  NotOwnerError,
   ShutdownError,
   toErrorData,
 } from "./errors.ts";

@@ -12,6 +12,8 @@ import type { FromWorker, ToWorker } from "./_host_messages.ts";
 import { type Logger, nullLogger } from "./logger.ts";
 import { mergeMetrics, type MetricsSnapshot } from "./metrics.ts";
 import { receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
+import { clusterLocator, type PlacementView } from "./cluster_placement.ts";
+import type { Transport } from "./transport.ts";
 
 /** What a worker's application module receives besides its actor system. */
 export interface WorkerContext {
@@ -22,6 +24,15 @@ export interface WorkerContext {
   readonly generation: number;
   readonly config: unknown;
   readonly logger: Logger;
+  /** The cluster view actors are placed by now (`undefined` on a lone node). */
+  view(): PlacementView | undefined;
+  /** Calls `listener` after each new cluster view is applied. */
+  onView(listener: (view: PlacementView) => void): void;
+  /**
+   * Sets the transport to other nodes (cluster mode): messages for another node go
+   * through it; without one they are dead letters.
+   */
+  setRemoteTransport(transport: Transport | undefined): void;
 }
 
 /**
@@ -64,6 +75,8 @@ export interface NodeHostOptions {
   readonly shards?: number;
   /** Clone same-worker message bodies (tests). */
   readonly cloneLocal?: boolean;
+  /** The cluster view to place actors by from the start (cluster mode). */
+  readonly view?: PlacementView;
 }
 
 interface Slot {
@@ -95,6 +108,7 @@ export class NodeHost implements AsyncDisposable {
   readonly #logger: Logger;
   readonly #policy: RestartPolicy;
   readonly #metricsWaiters = new Map<number, (snapshot: MetricsSnapshot) => void>();
+  #view: PlacementView | undefined;
   #metricsSeq = 0;
   #closing = false;
   /** Workers respawned so far. */
@@ -118,6 +132,10 @@ export class NodeHost implements AsyncDisposable {
       logger: this.#logger,
       shards: options.shards,
     });
+    if (options.view !== undefined) {
+      this.#view = options.view;
+      this.system.setLocate(clusterLocator(options.view.nodes, { shards: options.shards }));
+    }
     const policy = this.#policy = restartPolicy({
       maxRestarts: 5,
       withinMs: 60_000,
@@ -164,6 +182,24 @@ export class NodeHost implements AsyncDisposable {
   /** Resolves when every worker is running (again). */
   whenReady(): Promise<void> {
     return Promise.all(this.#slots.map((slot) => slot.ready.promise)).then(() => {});
+  }
+
+  /**
+   * Places actors over a cluster view from now on, here and in every worker (a worker
+   * started later gets it too). Actors that now belong elsewhere passivate and move.
+   */
+  setView(view: PlacementView): void {
+    if (this.#view !== undefined && view.version <= this.#view.version) return;
+    this.system.setLocate(clusterLocator(view.nodes, { shards: this.#options.shards }));
+    this.#view = view;
+    for (const slot of this.#slots) {
+      slot.worker?.postMessage({ t: "view", view } satisfies ToWorker);
+    }
+  }
+
+  /** The cluster view actors are placed by (`undefined` until `setView`). */
+  get view(): PlacementView | undefined {
+    return this.#view;
   }
 
   /** The generation of each worker: bumps on every respawn. */
@@ -263,6 +299,7 @@ export class NodeHost implements AsyncDisposable {
         shards: this.#options.shards,
         cloneLocal: this.#options.cloneLocal ?? false,
         peers,
+        view: this.#view,
       } satisfies ToWorker,
       peers.map(([, port]) => port),
     );

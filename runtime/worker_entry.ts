@@ -11,6 +11,8 @@ import type { FromWorker, ToWorker } from "./_host_messages.ts";
 import { jsonLogger, type Logger } from "./logger.ts";
 import type { WorkerApp } from "./node_host.ts";
 import { isMeshBatch, receiveMeshData, WorkerMesh } from "./worker_mesh.ts";
+import { clusterLocator, type PlacementView } from "./cluster_placement.ts";
+import { routeByNode, type Transport } from "./transport.ts";
 
 // Typed by hand: a `lib="deno.worker"` reference would break jose's types elsewhere.
 interface WorkerScope {
@@ -66,6 +68,25 @@ let system: ActorSystem | undefined;
 let mesh: WorkerMesh | undefined;
 let app: WorkerApp | undefined;
 let workerLogger: Logger | undefined;
+let view: PlacementView | undefined;
+let shards: number | undefined;
+const viewListeners: ((view: PlacementView) => void)[] = [];
+/** Messages for other nodes go here (set by the app in cluster mode). */
+let remote: Transport | undefined;
+
+/** Places actors by a new cluster view, then tells the app. */
+function applyView(next: PlacementView): void {
+  if (view !== undefined && next.version <= view.version) return;
+  view = next;
+  system?.setLocate(clusterLocator(next.nodes, { shards }));
+  for (const listener of viewListeners) {
+    try {
+      listener(next);
+    } catch (error) {
+      workerLogger?.log("error", "View listener failed", { error });
+    }
+  }
+}
 let teardown: (() => void | Promise<void>) | void;
 let ready = false;
 /** Mesh batches that arrive before `setup` has registered the kinds they are for. */
@@ -89,6 +110,9 @@ scope.onmessage = (event) => {
       break;
     case "peer":
       connectPeer(data.worker, data.port);
+      break;
+    case "view":
+      applyView(data.view);
       break;
     case "metrics":
       if (system) post({ t: "metrics", id: data.id, snapshot: system.metrics() });
@@ -114,11 +138,13 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
       logger.log("error", "Message cannot cross workers", { error }),
   });
   mesh.setPort(-1, scope);
+  shards = data.shards;
+  const local = mesh;
   system = new ActorSystem({
     node: data.node,
     worker: data.worker,
     workers: data.workers,
-    transport: mesh,
+    transport: routeByNode(data.node, local, { send: (to, m) => remote?.send(to, m) ?? false }),
     logger,
     shards: data.shards,
     cloneLocal: data.cloneLocal,
@@ -131,6 +157,7 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
     },
   });
   for (const [worker, port] of data.peers) connectPeer(worker, port);
+  if (data.view !== undefined) applyView(data.view);
   const module = await import(data.app) as WorkerApp;
   if (typeof module.setup !== "function") {
     throw new TypeError(`Module ${data.app} exports no setup()`);
@@ -143,6 +170,9 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
     generation: data.generation,
     config: data.config,
     logger,
+    view: () => view,
+    onView: (listener) => void viewListeners.push(listener),
+    setRemoteTransport: (transport) => void (remote = transport),
   });
   ready = true;
   for (const batch of early.splice(0)) receiveMeshData(batch, system);
