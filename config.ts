@@ -58,6 +58,18 @@ export interface NodeConfig {
   readonly loginLimitAccount: number;
   /** Login attempts per client address per minute (also the burst). */
   readonly loginLimitAddress: number;
+  /** NATS URL: join a cluster of nodes (needs Postgres; Redis recommended). */
+  readonly natsUrl: string | undefined;
+  /** Name of the cluster: nodes with the same NATS server and name form one. */
+  readonly cluster: string;
+  /** Membership heartbeat period. */
+  readonly clusterHeartbeatMs: number;
+  /** A node silent this long is suspected (still a member). */
+  readonly clusterSuspectMs: number;
+  /** A node silent this long is dead (its shards move); also this node's fencing lease. */
+  readonly clusterDeadMs: number;
+  /** Where the token signing keys are (every node of a cluster must share them). */
+  readonly keysDir: string;
 }
 
 interface Setting {
@@ -273,6 +285,48 @@ const SETTINGS: Record<string, Setting> = {
     max: 1_000_000,
     fallback: () => 300,
   },
+  nats: {
+    env: "FLASH_NATS_URL",
+    help: "NATS URL (nats://host:4222): join a cluster (needs --postgres) (default: lone node)",
+    kind: "string",
+    fallback: () => undefined,
+  },
+  cluster: {
+    env: "FLASH_CLUSTER",
+    help: "cluster name: nodes on the same NATS with the same name form one (default flash-im)",
+    kind: "string",
+    fallback: () => "flash-im",
+  },
+  "cluster-heartbeat-ms": {
+    env: "FLASH_CLUSTER_HEARTBEAT_MS",
+    help: "membership heartbeat period (default 1000)",
+    kind: "int",
+    min: 20,
+    max: 60_000,
+    fallback: () => 1000,
+  },
+  "cluster-suspect-ms": {
+    env: "FLASH_CLUSTER_SUSPECT_MS",
+    help: "a node silent this long is suspected (default 3000)",
+    kind: "int",
+    min: 50,
+    max: 600_000,
+    fallback: () => 3000,
+  },
+  "cluster-dead-ms": {
+    env: "FLASH_CLUSTER_DEAD_MS",
+    help: "a node silent this long is dead; also the self-fencing lease (default 5000)",
+    kind: "int",
+    min: 100,
+    max: 600_000,
+    fallback: () => 5000,
+  },
+  "keys-dir": {
+    env: "FLASH_KEYS_DIR",
+    help: "token signing keys (share them across a cluster) (default <data-dir>/keys)",
+    kind: "string",
+    fallback: () => undefined,
+  },
   "access-ttl-sec": {
     env: "FLASH_ACCESS_TTL_SEC",
     help: "access token lifetime (default 900)",
@@ -340,6 +394,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     }
     return n;
   };
+  const dataDir = read("data-dir") as string;
   const config: NodeConfig = {
     workers: read("workers") as number,
     logLevel: read("log-level") as NodeConfig["logLevel"],
@@ -349,7 +404,7 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     tlsPort: read("tls-port") as number,
     tlsCert: read("tls-cert") as string | undefined,
     tlsKey: read("tls-key") as string | undefined,
-    dataDir: read("data-dir") as string,
+    dataDir,
     authTimeoutMs: read("auth-timeout-ms") as number,
     idleTimeoutMs: read("idle-timeout-ms") as number,
     heartbeatMs: read("heartbeat-ms") as number,
@@ -370,9 +425,33 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     presenceTtlMs: read("presence-ttl-ms") as number,
     loginLimitAccount: read("login-limit-account") as number,
     loginLimitAddress: read("login-limit-address") as number,
+    natsUrl: read("nats") as string | undefined,
+    cluster: read("cluster") as string,
+    clusterHeartbeatMs: read("cluster-heartbeat-ms") as number,
+    clusterSuspectMs: read("cluster-suspect-ms") as number,
+    clusterDeadMs: read("cluster-dead-ms") as number,
+    keysDir: (read("keys-dir") as string | undefined) ?? `${dataDir.replace(/\/+$/, "")}/keys`,
   };
   checkUrl(config.postgresUrl, "postgres", ["postgres:", "postgresql:"]);
   checkUrl(config.redisUrl, "redis", ["redis:", "rediss:"]);
+  checkUrl(config.natsUrl, "nats", ["nats:", "tls:"]);
+  if (config.natsUrl !== undefined && config.postgresUrl === undefined) {
+    throw new RangeError(
+      "Invalid --nats: a cluster needs a store every node shares; give --postgres too",
+    );
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(config.cluster)) {
+    throw new RangeError(`Invalid --cluster: ${config.cluster} is not [A-Za-z0-9_-]{1,64}`);
+  }
+  if (
+    !(config.clusterHeartbeatMs < config.clusterSuspectMs &&
+      config.clusterSuspectMs < config.clusterDeadMs)
+  ) {
+    throw new RangeError(
+      `Invalid cluster timing: need --cluster-heartbeat-ms (${config.clusterHeartbeatMs}) < ` +
+        `--cluster-suspect-ms (${config.clusterSuspectMs}) < --cluster-dead-ms (${config.clusterDeadMs})`,
+    );
+  }
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(config.pgSchema)) {
     throw new RangeError(
       `Invalid --pg-schema: ${config.pgSchema} is not a lower-case identifier ([a-z_][a-z0-9_]*)`,

@@ -56,6 +56,29 @@ Deno.test("parseConfig() reads the real backends' URLs and checks them", () => {
   assert.throws(() => parseConfig(["--pg-schema", "Chat-1"], noEnv), /Invalid --pg-schema/);
 });
 
+Deno.test("parseConfig() reads the cluster settings and checks them", () => {
+  const lone = parseConfig([], noEnv);
+  assert.equal(lone.natsUrl, undefined);
+  assert.equal(lone.cluster, "flash-im");
+  assert.equal(lone.keysDir, "data/keys");
+  const pg = ["--postgres", "postgres://u@db/chat"];
+  const node = parseConfig([...pg, "--nats", "nats://n:4222", "--cluster", "eu-1"], noEnv);
+  assert.equal(node.natsUrl, "nats://n:4222");
+  assert.equal(node.cluster, "eu-1");
+  assert.deepEqual(
+    [node.clusterHeartbeatMs, node.clusterSuspectMs, node.clusterDeadMs],
+    [1000, 3000, 5000],
+  );
+  assert.equal(parseConfig(["--keys-dir", "/etc/flash/keys"], noEnv).keysDir, "/etc/flash/keys");
+  assert.throws(() => parseConfig(["--nats", "nats://n:4222"], noEnv), /give --postgres too/);
+  assert.throws(() => parseConfig([...pg, "--nats", "http://n"], noEnv), /Invalid --nats/);
+  assert.throws(() => parseConfig(["--cluster", "a.b"], noEnv), /Invalid --cluster/);
+  assert.throws(
+    () => parseConfig(["--cluster-suspect-ms", "6000"], noEnv),
+    /Invalid cluster timing/,
+  );
+});
+
 Deno.test("parseConfig() --help asks for the usage, which names every flag and env", () => {
   assert.throws(() => parseConfig(["--help"], noEnv), HelpRequested);
   for (const flag of ["--workers", "--tls-cert", "FLASH_DATA_DIR", "--rate-limit"]) {

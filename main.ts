@@ -5,9 +5,9 @@
  * @module
  */
 
-import { join } from "node:path";
 import { HelpRequested, type NodeConfig, parseConfig, usage } from "./config.ts";
 import { jsonLogger, NodeHost } from "./runtime/mod.ts";
+import { runClusterNode } from "./cluster_node.ts";
 import {
   type FriendStore,
   hashPassword,
@@ -85,7 +85,7 @@ async function prepare(config: NodeConfig): Promise<void> {
     });
     await ephemeral.close();
   }
-  await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
+  await loadOrCreateSigningKeys(config.keysDir);
   for (const file of [config.tlsCert, config.tlsKey]) {
     if (file === undefined) continue;
     try {
@@ -129,6 +129,20 @@ async function main(): Promise<void> {
     Deno.exit(1);
   }
   const logger = jsonLogger((line) => console.error(line), { minLevel: config.logLevel });
+  if (config.natsUrl !== undefined) {
+    await runClusterNode(config, logger, (node, workers) => {
+      console.log(
+        [
+          `flash-im node ${node} running with ${workers} workers in cluster ${config.cluster} (Ctrl-C leaves)`,
+          ...listenLines(config),
+        ].join("\n"),
+      );
+    }).catch((error) => {
+      console.error(`flash-im: ${error instanceof Error ? error.message : error}`);
+      Deno.exit(1);
+    });
+    return;
+  }
   const host = await NodeHost.start({
     app: new URL("./worker.ts", import.meta.url),
     workers: config.workers,

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { join } from "node:path";
 import type { NodeConfig } from "./config.ts";
 import {
   chatHandler,
@@ -27,7 +26,14 @@ import {
   WriteBatcher,
 } from "./actors/mod.ts";
 import { firstHttpHandler, Gateway, httpApi, httpChatApi, httpMetrics } from "./gateway/mod.ts";
-import { type ActorSystem, type BoundRef, virtualRef, type WorkerContext } from "./runtime/mod.ts";
+import {
+  type ActorSystem,
+  type BoundRef,
+  NatsTransport,
+  virtualRef,
+  type WorkerContext,
+} from "./runtime/mod.ts";
+import { connect } from "@nats-io/transport-node";
 import {
   type AppendResult,
   AuthService,
@@ -91,7 +97,7 @@ export async function setup(
       )
     ),
   });
-  const keys = await loadOrCreateSigningKeys(join(config.dataDir, "keys"));
+  const keys = await loadOrCreateSigningKeys(config.keysDir);
   const revocations = ephemeral.revocations;
   const auth = new AuthService({
     users: stores.users,
@@ -238,6 +244,23 @@ export async function setup(
   registrar?.start();
   // A revoked session's connections on this worker close at once (every worker hears it).
   revocations.subscribe((sessionId) => gateway.closeSession(sessionId));
+  const cluster = config.natsUrl === undefined ? undefined : await joinCluster(system, context);
+  // A new view: users whose actor moved attach their connections at the new owner, and
+  // sessions on nodes that left (or died) stop counting as online.
+  context.onView((view) => {
+    const live = view.nodes.map((n) => n.node);
+    for (const ref of system.residents(USER_KIND)) {
+      system.tell<UserMessage>(ref, { type: "nodesChanged", live });
+    }
+    for (const entry of gateway.authenticated()) {
+      const { userId, deviceId } = entry.identity!;
+      system.tell<UserMessage>(virtualRef(USER_KIND, userId), {
+        type: "attach",
+        conn: entry.ref as BoundRef,
+        deviceId,
+      });
+    }
+  });
   await gateway.start();
   context.logger.log("debug", "Worker started", {
     generation: context.generation,
@@ -246,8 +269,43 @@ export async function setup(
   });
   return async () => {
     await gateway.stop();
+    await cluster?.close();
     await registrar?.stop();
     await ephemeral.close();
     await stores.close();
+  };
+}
+
+/**
+ * Cluster mode: this worker's own NATS connection and subject, through which messages
+ * for actors on other nodes go (and theirs for actors here arrive).
+ */
+async function joinCluster(
+  system: ActorSystem,
+  context: WorkerContext,
+): Promise<{ close(): Promise<void> }> {
+  const config = context.config as NodeConfig;
+  const nc = await connect({
+    servers: config.natsUrl!,
+    name: `flash-im ${context.node}/${context.worker}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+  const transport = NatsTransport.listen({
+    nc,
+    cluster: config.cluster,
+    node: context.node,
+    worker: context.worker,
+    onError: (what, error) => context.logger.log("warn", what, { error }),
+  }, system);
+  // Until the server has the subscription, what other nodes publish to it is lost.
+  await nc.flush();
+  context.setRemoteTransport(transport);
+  return {
+    close: async () => {
+      context.setRemoteTransport(undefined);
+      await transport.close().catch(() => {});
+      await nc.drain().catch(() => nc.close());
+    },
   };
 }

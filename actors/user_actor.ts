@@ -21,6 +21,8 @@ export type UserMessage =
   | { readonly type: "attach"; readonly conn: BoundRef; readonly deviceId: string }
   /** That connection closed. */
   | { readonly type: "detach"; readonly conn: BoundRef }
+  /** The cluster view changed: sessions on nodes not in `live` are gone (their node died). */
+  | { readonly type: "nodesChanged"; readonly live: readonly string[] }
   /** A new message in one of the user's conversations. */
   | { readonly type: "deliver"; readonly message: StoredMessage }
   /** A member's watermark moved in one of the user's conversations. */
@@ -130,8 +132,10 @@ function createUser(
           graceTimer = undefined;
           // A device connects once: a new connection with the same device id replaces the
           // older one (a reconnect that raced its own stale socket, or a second login).
+          const mine = key(message.conn);
           for (const [k, s] of sessions) {
-            if (s.deviceId === message.deviceId) {
+            // The same connection attaching again (after its user moved nodes) is no rival.
+            if (s.deviceId === message.deviceId && k !== mine) {
               sessions.delete(k);
               ctx.tell(s.conn, {
                 type: "close",
@@ -140,7 +144,7 @@ function createUser(
               });
             }
           }
-          sessions.set(key(message.conn), { conn: message.conn, deviceId: message.deviceId });
+          sessions.set(mine, { conn: message.conn, deviceId: message.deviceId });
           if (!online) await announce(ctx, true);
           if (sessions.size > MAX_SESSIONS_PER_USER) {
             const [oldest, entry] = sessions.entries().next().value!;
@@ -154,7 +158,14 @@ function createUser(
           return sessions.size;
         }
         case "detach":
-          if (!sessions.delete(key(message.conn))) return sessions.size;
+        case "nodesChanged": {
+          const before = sessions.size;
+          if (message.type === "detach") sessions.delete(key(message.conn));
+          else {
+            const live = new Set(message.live);
+            for (const [k, s] of sessions) if (!live.has(s.conn.node)) sessions.delete(k);
+          }
+          if (sessions.size === before) return sessions.size;
           if (sessions.size === 0 && online) {
             const mine = ++epoch;
             clearTimeout(graceTimer);
@@ -164,6 +175,7 @@ function createUser(
             );
           }
           return sessions.size;
+        }
         case "graceOver":
           if (message.epoch !== epoch) return undefined;
           graceTimer = undefined;

@@ -67,3 +67,20 @@ Deno.test("user actor replaces an older connection of the same device (Kicked)",
   assert.deepEqual(got.get(fresh.local)?.map((m) => m.type), ["push"]);
   await system.shutdown();
 });
+
+Deno.test("user actor keeps a connection that attaches again, and drops sessions of gone nodes", async () => {
+  const { system, got, user } = setup();
+  const here = system.spawn("conn") as BoundRef;
+  const there: BoundRef = { kind: "conn", node: "gone-node", worker: 0, local: 5 };
+  system.tell(user, { type: "attach", conn: here, deviceId: "phone" });
+  system.tell(user, { type: "attach", conn: there, deviceId: "laptop" });
+  // A new cluster view: this connection attaches again where its user now lives.
+  system.tell(user, { type: "attach", conn: here, deviceId: "phone" });
+  assert.equal(await system.ask(user, { type: "sessions" }, { timeoutMs: 1000 }), 2);
+  assert.equal(got.get(here.local), undefined, "not kicked by its own second attach");
+  // The laptop's node left the view: its session is gone; the phone's stays.
+  system.tell(user, { type: "nodesChanged", live: [system.node] });
+  assert.equal(await system.ask(user, { type: "sessions" }, { timeoutMs: 1000 }), 1);
+  assert.equal(await system.ask(user, { type: "online" }, { timeoutMs: 1000 }), true);
+  await system.shutdown();
+});

@@ -198,6 +198,11 @@ export class Gateway {
     return closed;
   }
 
+  /** The connections that have authenticated and are not closed (a snapshot). */
+  authenticated(): ConnectionEntry[] {
+    return [...this.#connections].filter((entry) => entry.identity !== undefined && !entry.closed);
+  }
+
   /** Opens the listeners. Rejects if a port cannot be bound. */
   start(): Promise<void> {
     const { listen } = this.#options;

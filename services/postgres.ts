@@ -38,6 +38,10 @@ export const DEFAULT_PG_SCHEMA = "flash_im";
 export const DEFAULT_PG_POOL_SIZE = 10;
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Longest a session may sit in an open transaction before the server ends it. */
+const IDLE_IN_TRANSACTION_MS = 3000;
+/** Longest a statement may run (lock waits included) before the server cancels it. */
+const STATEMENT_TIMEOUT_MS = 10_000;
 /**
  * Longest pause, in seconds, before a pooled connection that failed connects again. The
  * driver's default grows to 20 s over a few failures, and queries wait out the pause: during
@@ -76,7 +80,15 @@ export async function openPostgres(
     backoff: (retries: number) => Math.min(0.01 * 2 ** retries, MAX_RECONNECT_DELAY_SEC),
     onnotice: () => {},
     // int8 columns arrive as decimal strings (exact above 2^53), which is what ids are.
-    connection: { search_path: schema, application_name: "flash-im" },
+    connection: {
+      search_path: schema,
+      application_name: "flash-im",
+      // A process frozen mid-transaction (a stalled node) must not hold its row locks, and
+      // so a conversation that moved to another node, for longer than this.
+      idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
+      // The server gives up on a statement as the caller does (stores' deadlines).
+      statement_timeout: STATEMENT_TIMEOUT_MS,
+    },
   });
   if (options.migrate === false) return sql;
   try {

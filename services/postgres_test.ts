@@ -61,6 +61,22 @@ Deno.test("openPostgres() refuses a schema newer than the code, and keeps nothin
   }
 });
 
+Deno.test("openPostgres() sessions end a stalled transaction and bound every statement", async () => {
+  const schema = testSchemaName();
+  const sql = await openPostgres(PG_TEST_URL, STEPS, { schema, poolSize: 1 });
+  try {
+    // A node frozen mid-transaction must not keep its row locks (a moved conversation's
+    // new owner waits on them): the server ends such a session after 3 s.
+    const [idle] = await sql`SHOW idle_in_transaction_session_timeout`;
+    assert.equal(idle!.idle_in_transaction_session_timeout, "3s");
+    const [statement] = await sql`SHOW statement_timeout`;
+    assert.equal(statement!.statement_timeout, "10s");
+  } finally {
+    await dropSchema(sql, schema);
+    await sql.end();
+  }
+});
+
 Deno.test("openPostgres() rejects bad options and reports an unreachable server", async () => {
   await assert.rejects(openPostgres(PG_TEST_URL, [], { schema: "Bad-Name" }), RangeError);
   await assert.rejects(openPostgres(PG_TEST_URL, [], { poolSize: 0 }), RangeError);

@@ -25,7 +25,15 @@ const CONNECTION_CODES = new Set([
 ]);
 
 /** Postgres SQLSTATEs of a server going away or refusing work for now. */
-const PG_STATES = new Set(["57P01", "57P02", "57P03", "53300", "53400"]);
+const PG_STATES = new Set([
+  "57P01", // admin_shutdown
+  "57P02", // crash_shutdown
+  "57P03", // cannot_connect_now
+  "53300", // too_many_connections
+  "53400", // configuration_limit_exceeded
+  "57014", // query_canceled: statement_timeout (a lock held by a stalled node, an overload)
+  "25P03", // idle_in_transaction_session_timeout: this process stalled mid-transaction
+]);
 
 /** ioredis' messages for a client that is disconnected or got no answer in time. */
 const REDIS_MESSAGES = [

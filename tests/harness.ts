@@ -47,6 +47,8 @@ export interface TestServer extends AsyncDisposable {
   readonly http: string;
   /** What the process printed on stderr so far (logs), for assertions and debugging. */
   stderr(): string;
+  /** What it printed on stdout up to and including its "running with" banner. */
+  readonly banner: string;
   /** Sends a signal and resolves with the exit status (bounded wait). */
   stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
@@ -148,6 +150,7 @@ async function startOnce(options: StartOptions): Promise<TestServer> {
     process,
     http: `http://127.0.0.1:${httpPort}`,
     stderr: () => errText,
+    banner: out,
     stop: async (signal: Deno.Signal = "SIGTERM") => {
       if (status === undefined) {
         try {

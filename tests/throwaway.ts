@@ -105,26 +105,72 @@ export async function startThrowawayPostgres(): Promise<Throwaway> {
 }
 
 /** Starts `redis-server` on a free port, without persistence (a restart starts empty). */
-export async function startThrowawayRedis(): Promise<Throwaway> {
+export function startThrowawayRedis(): Promise<Throwaway> {
+  return startListening("redis-server", (port) => ({
+    url: `redis://127.0.0.1:${port}`,
+    args: [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
+    ],
+  }));
+}
+
+/** Whether `nats-server` is on the PATH. */
+export async function canRunNats(): Promise<boolean> {
+  try {
+    return (await run("nats-server", ["--version"])).ok;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts `nats-server` with JetStream on a free port; its JetStream store lives in a
+ * temporary directory that survives a restart (removed on dispose).
+ */
+export async function startThrowawayNats(): Promise<Throwaway> {
+  const store = await Deno.makeTempDir({ prefix: "flash-im-nats-" });
+  const server = await startListening("nats-server", (port) => ({
+    url: `nats://127.0.0.1:${port}`,
+    args: ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", store],
+  })).catch(async (error) => {
+    await Deno.remove(store, { recursive: true }).catch(() => {});
+    throw error;
+  });
+  return {
+    ...server,
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      await Deno.remove(store, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/**
+ * Runs `command` (built for a free port by `spec`) until stopped; `start()` and `stop()`
+ * bring it back and kill it (SIGKILL) on the same port.
+ */
+async function startListening(
+  command: string,
+  spec: (port: number) => { url: string; args: string[] },
+): Promise<Throwaway> {
   const [port] = freePorts(1);
+  const { url, args } = spec(port!);
   let child: Deno.ChildProcess | undefined;
   const server: Throwaway = {
-    url: `redis://127.0.0.1:${port}`,
+    url,
     port: port!,
     async start() {
-      child = new Deno.Command("redis-server", {
-        args: [
-          "--port",
-          String(port),
-          "--bind",
-          "127.0.0.1",
-          "--save",
-          "",
-          "--appendonly",
-          "no",
-          "--daemonize",
-          "no",
-        ],
+      child = new Deno.Command(command, {
+        args,
         stdin: "null",
         stdout: "null",
         stderr: "null",
@@ -134,11 +180,11 @@ export async function startThrowawayRedis(): Promise<Throwaway> {
       while (!(await accepts(port!))) {
         if (await Promise.race([exited, delay(50).then(() => false)])) {
           child = undefined;
-          throw new Error(`redis-server on port ${port} exited at start`);
+          throw new Error(`${command} on port ${port} exited at start`);
         }
         if (Date.now() > deadline) {
           await server.stop();
-          throw new Error(`redis-server on port ${port} did not listen within 20 s`);
+          throw new Error(`${command} on port ${port} did not listen within 20 s`);
         }
       }
     },
