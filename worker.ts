@@ -258,6 +258,7 @@ export async function setup(
         type: "attach",
         conn: entry.ref as BoundRef,
         deviceId,
+        rehome: true,
       });
     }
   });

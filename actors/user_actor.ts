@@ -13,12 +13,25 @@ import type { FriendStore, StoredMessage, WatermarkKind } from "../services/mod.
 
 /** Friends told about one presence change (the store's largest page). */
 const MAX_FRIENDS_PAGE = 500;
+/** Friends whose presence a user actor re-checks after a view change (one page of them). */
+const MAX_TRACKED_FRIENDS = MAX_FRIENDS_PAGE;
+/** How long a re-check waits for a friend's actor before leaving its presence as it was. */
+const RECHECK_TIMEOUT_MS = 2000;
 import { messageNotify, type PushMessage, receiptNotify } from "./frames.ts";
 
 /** The user actor's messages. */
 export type UserMessage =
   /** A connection authenticated as this user. */
-  | { readonly type: "attach"; readonly conn: BoundRef; readonly deviceId: string }
+  | {
+    readonly type: "attach";
+    readonly conn: BoundRef;
+    readonly deviceId: string;
+    /**
+     * Attached again after a cluster view change (the user's actor may have moved, losing
+     * what the devices were told): friends answer with their presence, offline included.
+     */
+    readonly rehome?: boolean;
+  }
   /** That connection closed. */
   | { readonly type: "detach"; readonly conn: BoundRef }
   /** The cluster view changed: sessions on nodes not in `live` are gone (their node died). */
@@ -47,9 +60,16 @@ export type UserMessage =
     readonly userId: string;
     readonly online: boolean;
     readonly lastSeenMs: number;
+    /**
+     * Asks for the receiver's presence back: `online` only if it is online (a login learns
+     * which friends are), `all` either way (a moved actor re-learns everything).
+     */
+    readonly reply?: "online" | "all";
   }
   /** Internal: the offline grace period that started at `epoch` ended. */
   | { readonly type: "graceOver"; readonly epoch: number }
+  /** Internal: after a view change, ask whether the friends last seen online still are. */
+  | { readonly type: "recheckFriends" }
   /** Whether this user is online (any live device). */
   | { readonly type: "online" }
   /** How many devices are online. */
@@ -102,7 +122,13 @@ function createUser(
   /** Bumped by every attach/detach: a grace timer from an older epoch is void. */
   let epoch = 0;
   let graceTimer: ReturnType<typeof setTimeout> | undefined;
-  const announce = async (ctx: ActorContext, isOnline: boolean) => {
+  /**
+   * Friends this user's devices were last told are online. A friend whose node died says
+   * nothing more (its actor went with the node): after a view change they are asked again.
+   */
+  const friendsOnline = new Set<string>();
+  let recheckTimer: ReturnType<typeof setTimeout> | undefined;
+  const announce = async (ctx: ActorContext, isOnline: boolean, reply?: "online" | "all") => {
     online = isOnline;
     const page = await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE });
     for (const friend of page.friends) {
@@ -111,6 +137,7 @@ function createUser(
         userId,
         online: isOnline,
         lastSeenMs: now(),
+        ...(reply === undefined ? {} : { reply }),
       });
     }
   };
@@ -121,6 +148,7 @@ function createUser(
   return {
     stopped() {
       clearTimeout(graceTimer);
+      clearTimeout(recheckTimer);
     },
     // Live connections and a pending offline announcement exist only here: stay resident.
     canPassivate: () => sessions.size === 0 && graceTimer === undefined,
@@ -145,7 +173,10 @@ function createUser(
             }
           }
           sessions.set(mine, { conn: message.conn, deviceId: message.deviceId });
-          if (!online) await announce(ctx, true);
+          if (!online) {
+            friendsOnline.clear(); // new devices: they learn afresh from the answers
+            await announce(ctx, true, message.rehome ? "all" : "online");
+          }
           if (sessions.size > MAX_SESSIONS_PER_USER) {
             const [oldest, entry] = sessions.entries().next().value!;
             sessions.delete(oldest);
@@ -165,6 +196,11 @@ function createUser(
             const live = new Set(message.live);
             for (const [k, s] of sessions) if (!live.has(s.conn.node)) sessions.delete(k);
           }
+          if (message.type === "nodesChanged" && sessions.size > 0 && friendsOnline.size > 0) {
+            // After the grace period, so friends' moved actors have their sessions back.
+            clearTimeout(recheckTimer);
+            recheckTimer = setTimeout(() => ctx.schedule({ type: "recheckFriends" }), graceMs);
+          }
           if (sessions.size === before) return sessions.size;
           if (sessions.size === 0 && online) {
             const mine = ++epoch;
@@ -181,19 +217,38 @@ function createUser(
           graceTimer = undefined;
           if (sessions.size === 0 && online) await announce(ctx, false);
           return undefined;
-        case "presence":
-          push(ctx, {
-            type: "push",
-            frame: {
-              id: u64(0),
-              kind: FrameKind.NOTIFY,
-              presenceNotify: {
-                userId: message.userId,
-                status: message.online ? PresenceStatus.ONLINE : PresenceStatus.OFFLINE,
-                lastSeenMs: u64(message.lastSeenMs),
-              },
-            },
+        case "recheckFriends": {
+          recheckTimer = undefined;
+          const friends = [...friendsOnline];
+          const answers = await Promise.all(
+            friends.map((friend) =>
+              ctx.ask<boolean, UserMessage>(virtualRef(USER_KIND, friend), { type: "online" }, {
+                timeoutMs: RECHECK_TIMEOUT_MS,
+              }).catch(() => undefined)
+            ),
+          );
+          friends.forEach((friend, i) => {
+            if (answers[i] !== false || !friendsOnline.delete(friend)) return;
+            push(ctx, presenceNotify(friend, false, now()));
           });
+          return undefined;
+        }
+        case "presence":
+          if (message.reply === "all" || (message.reply === "online" && online)) {
+            ctx.tell<UserMessage>(virtualRef(USER_KIND, message.userId), {
+              type: "presence",
+              userId,
+              online,
+              lastSeenMs: now(),
+            });
+          }
+          // What this user's devices were told; with no device attached, nobody was.
+          if (sessions.size === 0) return undefined;
+          if (!message.online) friendsOnline.delete(message.userId);
+          else if (friendsOnline.has(message.userId)) {
+            return undefined; // already told (an announce and an answer crossed)
+          } else if (friendsOnline.size < MAX_TRACKED_FRIENDS) friendsOnline.add(message.userId);
+          push(ctx, presenceNotify(message.userId, message.online, message.lastSeenMs));
           return undefined;
         case "online":
           return online;
@@ -236,6 +291,22 @@ function createUser(
       // catch up by sync).
       const conn = report.to as BoundRef;
       if (conn.local !== undefined) sessions.delete(key(conn));
+    },
+  };
+}
+
+/** The NOTIFY telling a device that `userId` came online or went offline. */
+function presenceNotify(userId: string, online: boolean, lastSeenMs: number): PushMessage {
+  return {
+    type: "push",
+    frame: {
+      id: u64(0),
+      kind: FrameKind.NOTIFY,
+      presenceNotify: {
+        userId,
+        status: online ? PresenceStatus.ONLINE : PresenceStatus.OFFLINE,
+        lastSeenMs: u64(lastSeenMs),
+      },
     },
   };
 }

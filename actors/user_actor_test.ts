@@ -3,7 +3,7 @@ import { ActorSystem, type BoundRef, virtualRef } from "../runtime/mod.ts";
 import type { StoredMessage } from "../services/mod.ts";
 import { userFactory, type UserMessage } from "./user_actor.ts";
 
-function setup() {
+function setup(offlineGraceMs?: number) {
   const system = new ActorSystem();
   const got = new Map<number, { type: string; code?: number }[]>();
   system.register("conn", {
@@ -15,7 +15,10 @@ function setup() {
     }),
   });
   const friendsOf = () => Promise.resolve({ friends: [], hasMore: false });
-  system.register(USER, { virtual: true, create: userFactory({ friends: { friendsOf } }) });
+  system.register(USER, {
+    virtual: true,
+    create: userFactory({ friends: { friendsOf }, offlineGraceMs }),
+  });
   return { system, got, user: virtualRef<UserMessage>(USER, "42") };
 }
 const USER = "user";
@@ -82,5 +85,60 @@ Deno.test("user actor keeps a connection that attaches again, and drops sessions
   system.tell(user, { type: "nodesChanged", live: [system.node] });
   assert.equal(await system.ask(user, { type: "sessions" }, { timeoutMs: 1000 }), 1);
   assert.equal(await system.ask(user, { type: "online" }, { timeoutMs: 1000 }), true);
+  await system.shutdown();
+});
+
+Deno.test("user actor asks again after a view change whether friends seen online still are", async () => {
+  const { system, got, user } = setup(10);
+  const phone = system.spawn("conn") as BoundRef;
+  system.tell(user, { type: "attach", conn: phone, deviceId: "phone" });
+  // Friend 7 came online (its actor then died with its node: a fresh one knows no session).
+  system.tell(user, { type: "presence", userId: "7", online: true, lastSeenMs: 1 });
+  system.tell(user, { type: "nodesChanged", live: [system.node] });
+  const statuses = () =>
+    (got.get(phone.local) ?? []).map((m) =>
+      (m as { frame?: { presenceNotify?: { userId: string; status: number } } }).frame
+        ?.presenceNotify
+    ).filter((p) => p !== undefined);
+  for (let i = 0; i < 100 && statuses().length < 2; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.deepEqual(statuses().map((p) => [p.userId, p.status]), [["7", 1], ["7", 2]]);
+  await system.shutdown();
+});
+
+Deno.test("user actor: a login learns which friends are online; repeated news is pushed once", async () => {
+  const system = new ActorSystem();
+  const got = new Map<number, unknown[]>();
+  system.register("conn", {
+    create: (ref) => ({
+      receive(m: unknown) {
+        const local = (ref as BoundRef).local;
+        got.set(local, [...(got.get(local) ?? []), m]);
+      },
+    }),
+  });
+  // 1 and 2 are friends.
+  const friendsOf = (id: string) =>
+    Promise.resolve({ friends: [{ userId: id === "1" ? "2" : "1" }], hasMore: false });
+  system.register(USER, {
+    virtual: true,
+    create: userFactory({ friends: { friendsOf } as never }),
+  });
+  const seen = (conn: BoundRef) =>
+    (got.get(conn.local) ?? []).map((m) =>
+      (m as { frame?: { presenceNotify?: { userId: string; status: number } } }).frame
+        ?.presenceNotify
+    ).filter((p) => p !== undefined).map((p) => [p.userId, p.status]);
+  const one = system.spawn("conn") as BoundRef;
+  const two = system.spawn("conn") as BoundRef;
+  system.tell(virtualRef<UserMessage>(USER, "1"), { type: "attach", conn: one, deviceId: "a" });
+  await system.idle();
+  system.tell(virtualRef<UserMessage>(USER, "2"), { type: "attach", conn: two, deviceId: "b" });
+  for (let i = 0; i < 100 && seen(two).length < 1; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assert.deepEqual(seen(one), [["2", 1]], "1 hears that 2 came online, once");
+  assert.deepEqual(seen(two), [["1", 1]], "2 learns at login that 1 is online");
   await system.shutdown();
 });

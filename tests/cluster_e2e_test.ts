@@ -15,7 +15,7 @@ import {
   RequestTimeoutError,
   type SendAck,
 } from "../client/mod.ts";
-import { directConversationId, u64, u64ToBigInt } from "../protocol/mod.ts";
+import { directConversationId, PresenceStatus, u64, u64ToBigInt } from "../protocol/mod.ts";
 import { clusterLocator, virtualRef } from "../runtime/mod.ts";
 import { openStores, type Stores } from "../services/mod.ts";
 import { dropSchemaAndKeys, TEST_BACKENDS, TEST_POSTGRES_URL, TEST_REDIS_URL } from "./backends.ts";
@@ -79,7 +79,7 @@ class TestCluster implements AsyncDisposable {
     this.natsUrl = natsUrl;
   }
 
-  async start(): Promise<ClusterNode> {
+  async start(extra: readonly string[] = []): Promise<ClusterNode> {
     this.#keysDir ??= await Deno.makeTempDir({ prefix: "flash-im-cluster-keys-" });
     const server = await startServer({
       workers: 1,
@@ -105,6 +105,7 @@ class TestCluster implements AsyncDisposable {
         "2000",
         "--log-level",
         "info",
+        ...extra,
       ],
     });
     const id = /node (\S+) running/.exec(server.banner)?.[1];
@@ -574,5 +575,58 @@ Deno.test({
         }, "three members again"),
       );
     });
+  },
+});
+
+Deno.test({
+  name: "cluster e2e: a dead node's users go offline for their friends within the bound",
+  ignore,
+  async fn() {
+    await using cluster = new TestCluster();
+    const grace = ["--presence-grace-ms", "300"];
+    const nodes = [
+      await cluster.start(grace),
+      await cluster.start(grace),
+      await cluster.start(grace),
+    ];
+    await cluster.converged(nodes.map((n) => n.id));
+    const [home, doomed] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+    const alice = await userTokens(home.server, "watcher");
+    const friends: Awaited<ReturnType<typeof userTokens>>[] = [];
+    for (let i = 0; i < 4; i++) friends.push(await userTokens(home.server, `watched${i}`));
+    const stores = await cluster.stores();
+    try {
+      for (const friend of friends) await befriend(stores, alice.userId, friend.userId);
+    } finally {
+      await stores.close();
+    }
+    const alices = await openDevice(home.server, alice.accessToken, "watcher-phone");
+    // Friends on the node that dies (their user actors live anywhere in the cluster).
+    const devices = [];
+    for (const friend of friends) {
+      devices.push(await openDevice(doomed.server, friend.accessToken, "phone"));
+    }
+    const status = (userId: string) =>
+      alices.notes.filter((f) => f.presenceNotify?.userId === userId).at(-1)?.presenceNotify
+        ?.status;
+    try {
+      await until(
+        () => friends.every((f) => status(f.userId) === PresenceStatus.ONLINE),
+        "every friend online at alice",
+      );
+      const killedAt = Date.now();
+      await doomed.server.stop("SIGKILL");
+      await until(
+        () => friends.every((f) => status(f.userId) === PresenceStatus.OFFLINE),
+        "every friend offline at alice",
+      );
+      const offlineMs = Date.now() - killedAt;
+      // Dead threshold 1.5 s, then the view, then the 0.3 s grace: well inside 10 s.
+      assert.ok(offlineMs < 10_000, `offline after ${offlineMs} ms`);
+      console.log(`presence: a dead node's users offline after ${offlineMs} ms`);
+    } finally {
+      await alices.conn.close();
+      for (const device of devices) await device.conn.close().catch(() => {});
+    }
   },
 });
