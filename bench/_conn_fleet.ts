@@ -7,7 +7,7 @@
  */
 
 import type { GeneratorEvent, GeneratorMode } from "./conn_generator.ts";
-import { readCpuMs, readCpuMsSum, readRss, readRssSum, sleep } from "./_proc.ts";
+import { readCpuMsSum, readRssSum, sleep } from "./_proc.ts";
 import { percentile } from "./report.ts";
 
 const GENERATOR = new URL("./conn_generator.ts", import.meta.url).pathname;
@@ -129,10 +129,12 @@ class GeneratorProcess implements AsyncDisposable {
 /** Where the generators connect and how. */
 export interface LoadOptions {
   readonly mode: GeneratorMode;
-  /** The server process (its RSS is measured). */
-  readonly serverPid: number;
+  /** The server process (its RSS is measured), or a cluster's (summed). */
+  readonly serverPid: number | readonly number[];
   readonly host: string;
   readonly port: number;
+  /** A cluster's ports: connection i goes to `ports[i mod K]` (default: `port` only). */
+  readonly ports?: readonly number[];
   readonly connections: number;
   readonly generators: number;
   readonly concurrency: number;
@@ -222,17 +224,19 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       String(lifetimeS),
     ];
     if (options.tokenFile) args.push("--tokens", options.tokenFile);
+    if (options.ports) args.push("--ports", options.ports.join(","));
     gens.push(stack.use(new GeneratorProcess(g, args)));
     first += count;
   }
   await Promise.all(gens.map((g) => g.take("ready", 60_000)));
   // Let start-up garbage settle before the "before" picture.
   await sleep(500);
-  const serverRssBefore = await readRss(options.serverPid);
+  const serverPids = [options.serverPid].flat();
+  const serverRssBefore = await readRssSum(serverPids);
   const pids = gens.map((g) => g.pid);
   const generatorRssBefore = await readRssSum(pids);
 
-  const serverCpu0 = await readCpuMs(options.serverPid);
+  const serverCpu0 = await readCpuMsSum(serverPids);
   const generatorCpu0 = await readCpuMsSum(pids);
   await Promise.all(gens.map((g) => g.send("start")));
   const deadline = Date.now() + connectBoundMs;
@@ -241,9 +245,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     if (Date.now() > deadline) throw new Error("Generators did not finish connecting in time");
     await sleep(250);
     options.onProgress(sumOf(gens, "ok"), sumOf(gens, "failed"));
-    peak = Math.max(peak, await readRss(options.serverPid));
+    peak = Math.max(peak, await readRssSum(serverPids));
   }
-  const serverCpuMs = await readCpuMs(options.serverPid) - serverCpu0;
+  const serverCpuMs = await readCpuMsSum(serverPids) - serverCpu0;
   const generatorCpuMs = await readCpuMsSum(pids) - generatorCpu0;
   const ups = await Promise.all(gens.map((g) => g.take("up", 1000)));
   options.onProgress(sumOf(gens, "ok"), sumOf(gens, "failed"));
@@ -251,9 +255,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const holdEnd = Date.now() + options.holdSeconds * 1000;
   while (Date.now() < holdEnd) {
     await sleep(Math.min(500, Math.max(0, holdEnd - Date.now())));
-    peak = Math.max(peak, await readRss(options.serverPid));
+    peak = Math.max(peak, await readRssSum(serverPids));
   }
-  const serverRssAfter = await readRss(options.serverPid);
+  const serverRssAfter = await readRssSum(serverPids);
   const generatorRssAfter = await readRssSum(pids);
   await Promise.all(gens.map((g) => g.send("report")));
   const helds = await Promise.all(gens.map((g) => g.take("held", 10_000)));

@@ -19,10 +19,11 @@
  * Connection `i` (global index `first + i`) goes to `--host`, or with `--spread K` to
  * `127.0.0.<1 + floor(i / K)>`: each (source, destination) pair has only ~28k ephemeral
  * ports, so past that the destinations must differ (the server then listens on 0.0.0.0).
+ * With `--ports P1,P2,...` (a cluster's nodes) connection `i` goes to port `P[i mod K]`.
  *
  * Usage: `deno run -A bench/conn_generator.ts --mode flash --port 5200 --first 0
  * --count 5000 [--concurrency 200] [--tokens FILE] [--host 127.0.0.1] [--spread 0]
- * [--timeout-ms 30000] [--max-lifetime-s 1800]`
+ * [--ports P1,P2] [--timeout-ms 30000] [--max-lifetime-s 1800]`
  *
  * @module
  */
@@ -89,6 +90,8 @@ interface Config {
   readonly mode: GeneratorMode;
   readonly host: string;
   readonly port: number;
+  /** Several servers' ports, round robin by global index (empty: `port`). */
+  readonly ports: readonly number[];
   readonly first: number;
   readonly count: number;
   readonly concurrency: number;
@@ -116,6 +119,11 @@ class Fleet {
   #host(i: number): string {
     const { spread, first, host } = this.#config;
     return spread > 0 ? `127.0.0.${1 + Math.floor((first + i) / spread)}` : host;
+  }
+
+  #port(i: number): number {
+    const { ports, first, port } = this.#config;
+    return ports.length > 0 ? ports[(first + i) % ports.length]! : port;
   }
 
   async run(): Promise<GeneratorEvent> {
@@ -157,9 +165,9 @@ class Fleet {
   }
 
   async #flash(i: number): Promise<void> {
-    const { port, tokens, first, timeoutMs } = this.#config;
+    const { tokens, first, timeoutMs } = this.#config;
     const conn = new FlashConnection({
-      url: `tcp://${this.#host(i)}:${port}`,
+      url: `tcp://${this.#host(i)}:${this.#port(i)}`,
       token: tokens[(first + i) % tokens.length]!,
       deviceId: `bench-${first + i}`,
       clientName: "flash-im-bench",
@@ -182,9 +190,9 @@ class Fleet {
   }
 
   async #raw(i: number): Promise<void> {
-    const { port, timeoutMs } = this.#config;
+    const { timeoutMs } = this.#config;
     const signal = AbortSignal.timeout(timeoutMs);
-    const conn = await Deno.connect({ hostname: this.#host(i), port, signal });
+    const conn = await Deno.connect({ hostname: this.#host(i), port: this.#port(i), signal });
     const buffer = new Uint8Array(RAW_READ_BUFFER_BYTES);
     // Closing the socket is how a pending read is interrupted at the deadline.
     const timer = setTimeout(() => conn.close(), Math.max(1, timeoutMs - 1));
@@ -249,6 +257,7 @@ async function readConfig(args: string[]): Promise<Config> {
       mode: { type: "string" },
       host: { type: "string", default: "127.0.0.1" },
       port: { type: "string" },
+      ports: { type: "string", default: "" },
       first: { type: "string", default: "0" },
       count: { type: "string" },
       concurrency: { type: "string", default: "200" },
@@ -275,6 +284,7 @@ async function readConfig(args: string[]): Promise<Config> {
     mode,
     host: values.host,
     port: int("port", values.port, 1),
+    ports: values.ports === "" ? [] : values.ports.split(",").map((p) => int("ports", p, 1)),
     first: int("first", values.first, 0),
     count: int("count", values.count, 1),
     concurrency: int("concurrency", values.concurrency, 1),

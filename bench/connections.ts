@@ -24,6 +24,11 @@
  * 127.0.0.<1 + floor(i / 25 000)>: one (source, destination) pair has ~28k ephemeral ports.
  * One server process still holds at most its open-files limit: N is checked against it.
  *
+ * Cluster: with `--nodes K` each step also runs on K fresh cluster nodes (`_cluster.ts`,
+ * connection i to node i mod K; each node is checked against the limit), shown beside the
+ * single node in a table per step; the single node and raw server then run a step at
+ * most at what one process holds.
+ *
  * @module
  */
 
@@ -41,6 +46,13 @@ import {
 } from "./_conn_report.ts";
 import { type LoadTarget, startNode, startRawServer, writeTokens } from "./_conn_servers.ts";
 import { openFileLimit } from "./_proc.ts";
+import { clusterSetupFrom, ClusterSpace } from "./_cluster.ts";
+import { planClusterStep } from "./_cluster_plan.ts";
+import {
+  clusterConnectionsNote,
+  clusterConnectionsSection,
+  type ClusterConnectionsStep,
+} from "./_cluster_connections.ts";
 import { GeneratorMode } from "./conn_generator.ts";
 import {
   machineInfo,
@@ -165,17 +177,18 @@ async function measure(
   options: SuiteOptions,
   p: ConnectionsParams,
   plan: StepPlan,
-  target: LoadTarget,
+  target: LoadTarget & { readonly pids?: readonly number[]; readonly ports?: number[] },
   mode: GeneratorMode,
   tokenFile: string | undefined,
+  label = `${mode === GeneratorMode.Flash ? "flash-im" : "raw"} N=${plan.n}`,
 ): Promise<LoadResult & { readonly problems: readonly string[] }> {
-  const label = `${mode === GeneratorMode.Flash ? "flash-im" : "raw"} N=${plan.n}`;
   const bar = progressBar(options, label, plan.n);
   const result = await runLoad({
     mode,
-    serverPid: target.pid,
+    serverPid: target.pids ?? target.pid,
     host: "127.0.0.1",
     port: target.port,
+    ports: target.ports,
     connections: plan.n,
     generators: plan.generators,
     concurrency: p.concurrency,
@@ -198,6 +211,8 @@ export interface ConnectionsResult extends SuiteResult {
   /** Total failures (connects that failed + connections dropped during the hold). */
   readonly failures: number;
   readonly chart?: string;
+  /** With `--nodes`: each step on the cluster. */
+  readonly cluster?: readonly ClusterConnectionsStep[];
 }
 
 async function run(options: SuiteOptions): Promise<ConnectionsResult> {
@@ -206,7 +221,14 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
   const startedAt = new Date();
   const t0 = performance.now();
   const fileLimit = await openFileLimit();
-  const plans = p.steps.map((n) => planStep(n, p.generators, fileLimit));
+  const clusterSetup = clusterSetupFrom(options.flags ?? {});
+  // With --nodes, the single node (and raw) run each step up to what one process holds.
+  const single = (n: number) => clusterSetup ? Math.min(n, fileLimit - FD_RESERVE) : n;
+  const plans = p.steps.map((n) => planStep(single(n), p.generators, fileLimit));
+  const clusterPlans = clusterSetup && p.steps.map((n) => ({
+    ...planStep(n, p.generators, Infinity),
+    perNode: planClusterStep(n, clusterSetup.nodes, fileLimit, FD_RESERVE).perNode,
+  }));
   const maxN = Math.max(...p.steps);
   await using stack = new AsyncDisposableStack();
   const tmp = await Deno.makeTempDir({ prefix: "flash-im-bench-conn-" });
@@ -246,8 +268,19 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
       ttlSec: 4 * 3600,
     });
   }
+  let cluster: { space: ClusterSpace; tokenFile: string; mintMs: number } | undefined;
+  if (clusterSetup) {
+    const space = stack.use(track(await ClusterSpace.create(clusterSetup, tmp, log)));
+    const users = Math.max(p.users, Math.ceil(maxN / (MAX_SESSIONS_PER_USER / 2)));
+    log(`cluster: registering ${users} users, minting ${maxN} access tokens`);
+    await using lone = track(await space.startLone(1));
+    const tokenFile = join(tmp, "cluster-tokens.txt");
+    const mintMs = await writeTokens(lone, tokenFile, { users, count: maxN, ttlSec: 4 * 3600 });
+    cluster = { space, tokenFile, mintMs };
+  }
   const steps: ConnectionsStep[] = [];
-  for (const plan of plans) {
+  const clusterSteps: ClusterConnectionsStep[] = [];
+  for (const [i, plan] of plans.entries()) {
     log(`N=${plan.n}: ${plan.generators} generators, ${p.concurrency} connects in flight each`);
     let raw;
     {
@@ -260,6 +293,37 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
       flash = await measure(options, p, plan, node, GeneratorMode.Flash, tokenFile);
     }
     steps.push({ plan, flash, raw });
+    if (cluster && clusterPlans) {
+      const cplan = clusterPlans[i]!;
+      const k = clusterSetup!.nodes;
+      log(`cluster N=${cplan.n}: ${k} nodes, ${cplan.generators} generators`);
+      await using nodes = track(
+        await cluster.space.startCluster({ workers: p.workers, host: cplan.host }),
+      );
+      const result = await measure(
+        options,
+        p,
+        cplan,
+        {
+          pid: nodes.pids[0]!,
+          pids: nodes.pids,
+          port: nodes.ports[0]!,
+          ports: nodes.ports,
+          problems: () => nodes.problems(),
+          [Symbol.asyncDispose]: () => nodes[Symbol.asyncDispose](),
+        },
+        GeneratorMode.Flash,
+        cluster.tokenFile,
+        `cluster x${k} N=${cplan.n}`,
+      );
+      clusterSteps.push({
+        n: cplan.n,
+        nodes: k,
+        workers: p.workers,
+        perNode: cplan.perNode,
+        result,
+      });
+    }
   }
 
   const metrics = steps.flatMap((s) => stepMetrics(s.plan.n, s.flash, s.raw));
@@ -271,7 +335,10 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
     await Deno.writeTextFile(chart, chartOf(steps));
     log(`chart written to ${chart}`);
   }
-  const failures = steps.reduce(
+  const failures = clusterSteps.reduce(
+    (a, s) => a + s.result.failed + (s.result.ok - s.result.openAfterHold),
+    0,
+  ) + steps.reduce(
     (a, s) =>
       a + s.flash.failed + s.raw.failed + (s.flash.ok - s.flash.openAfterHold) +
       (s.raw.ok - s.raw.openAfterHold),
@@ -300,6 +367,14 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
     );
   }
   if (chart) notes.push(`Chart: ${chart}`);
+  if (clusterSetup) {
+    notes.push(
+      ...clusterSteps.map((s) => clusterConnectionsNote(s, clusterSetup.natsUrl)),
+      `Cluster tokens: ${maxN} minted in ${Math.round(cluster!.mintMs)} ms. The single node ` +
+        `and raw server hold at most ${fileLimit - FD_RESERVE} connections (one process, ` +
+        `open-files limit ${fileLimit}), so above that their step runs at that count.`,
+    );
+  }
   return {
     suite: "connections",
     startedAt: startedAt.toISOString(),
@@ -318,9 +393,11 @@ async function run(options: SuiteOptions): Promise<ConnectionsResult> {
     },
     metrics,
     notes,
+    sections: clusterSetup && clusterSteps.map((c, i) => clusterConnectionsSection(steps[i]!, c)),
     steps,
     failures,
     chart,
+    cluster: clusterSetup && clusterSteps,
   };
 }
 

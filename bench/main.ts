@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatTable, type Suite, type SuiteFlags, type SuiteResult, timestamp } from "./report.ts";
+import { checkClusterFlags } from "./_cluster_plan.ts";
 
 /** The suites by name, in the order a full run takes them. */
 export const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
@@ -26,9 +27,9 @@ export const SUITES: Readonly<Record<string, () => Promise<Suite>>> = {
 /** The shape of a suite flag's value. */
 type FlagKind = "int" | "ints" | "seconds" | "url";
 
-/** Flags of one suite only: the suite they belong to, the value's shape, the help line. */
+/** Flags of some suites only: the suites they belong to, the value's shape, the help line. */
 export const SUITE_FLAGS: Readonly<
-  Record<keyof SuiteFlags, { suite: string; kind: FlagKind; help: string }>
+  Record<keyof SuiteFlags, { suite: string | readonly string[]; kind: FlagKind; help: string }>
 > = {
   n: { suite: "connections", kind: "int", help: "connections to open (default 10000)" },
   steps: {
@@ -49,14 +50,25 @@ export const SUITE_FLAGS: Readonly<
     help: "connects in flight per generator (default 200)",
   },
   postgres: {
-    suite: "messages",
+    suite: ["messages", "connections"],
     kind: "url",
-    help: "also run a node on this PostgreSQL (env FLASH_BENCH_POSTGRES_URL; needs --redis)",
+    help: "also run a node on this PostgreSQL (env FLASH_BENCH_POSTGRES_URL; needs --redis); " +
+      "with --nodes the cluster's too",
   },
   redis: {
-    suite: "messages",
+    suite: ["messages", "connections"],
     kind: "url",
     help: "... and this Redis (env FLASH_BENCH_REDIS_URL); fresh schema/prefix, dropped after",
+  },
+  nodes: {
+    suite: ["connections", "messages"],
+    kind: "int",
+    help: "also run a cluster of K nodes on this machine (see below)",
+  },
+  nats: {
+    suite: ["connections", "messages"],
+    kind: "url",
+    help: "the cluster's NATS (default nats://127.0.0.1:4222)",
   },
 };
 
@@ -67,13 +79,23 @@ const USAGE = `Usage: deno task bench [suite...] [--quick] [--json PATH] [suite 
   --json PATH   write the results to PATH (default: .bench/<suite>-<timestamp>.json)
   --help        show this help
 ${
-  Object.entries(SUITE_FLAGS).map(([flag, f]) => `  ${`--${flag}`.padEnd(14)}${f.suite}: ${f.help}`)
-    .join("\n")
+  Object.entries(SUITE_FLAGS).map(([flag, f]) =>
+    `  ${`--${flag}`.padEnd(14)}${[f.suite].flat().join(", ")}: ${f.help}`
+  ).join("\n")
 }
 
   messages runs the node on the embedded store; with --postgres and --redis (or both env
-  variables) a second node on those servers runs too and the table compares the two. The
-  local default servers are never tried on their own.`;
+  variables) a second node on those servers runs too and the table compares the two.
+  Without --nodes the local default servers are never tried on their own.
+
+  --nodes K starts K cluster nodes (one process each) on one fresh Postgres schema, Redis
+  prefix and NATS cluster name, all dropped after; Postgres/Redis from --postgres/--redis
+  (which connections then accepts too), else the env variables, else the local defaults
+  postgres://postgres@127.0.0.1:5432/postgres and redis://127.0.0.1:6379. connections
+  spreads its clients round robin over the nodes (e.g. --nodes 6 --workers 1 --n 100000:
+  one process holds at most its open-files limit); messages picks pairs whose sender,
+  recipient and conversation owner sit on three different nodes. Both print the cluster
+  beside the single node in a second table.`;
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -144,14 +166,18 @@ export function parseBenchArgs(args: readonly string[]): BenchArgs {
   for (const [flag, spec] of Object.entries(SUITE_FLAGS)) {
     const text = (values as Record<string, unknown>)[flag];
     if (typeof text !== "string") continue;
-    if (!suites.includes(spec.suite)) {
-      throw new TypeError(`Flag --${flag} applies to suite ${spec.suite}, which is not run`);
+    const owners = [spec.suite].flat();
+    if (!owners.some((suite) => suites.includes(suite))) {
+      throw new TypeError(
+        `Flag --${flag} applies to suite ${owners.join(" or ")}, which is not run`,
+      );
     }
     flags[flag] = parseFlag(flag, spec.kind, text);
   }
   if (flags.n !== undefined && flags.steps !== undefined) {
     throw new TypeError("Give --n or --steps, not both");
   }
+  checkClusterFlags(flags, suites);
   return {
     suites,
     quick: values.quick as boolean,

@@ -33,13 +33,18 @@
  * Without the flags or env only the embedded node runs: local default servers are never
  * probed, so a plain run touches no shared database.
  *
+ * Cluster: with `--nodes K` (see `_cluster_messages.ts`) the Postgres + Redis node runs too
+ * (on the flags' servers, else env, else the local defaults), then K cluster nodes on the
+ * same servers with pairs whose sender, recipient and conversation owner sit on three
+ * different nodes; a second table puts the cluster beside that single node.
+ *
  * @module
  */
 
 import { join } from "node:path";
 import { startServer, userTokens } from "../tests/harness.ts";
 import { NODE_FLAGS } from "./_conn_servers.ts";
-import { readRss } from "./_proc.ts";
+import { readRssSum } from "./_proc.ts";
 import type { GeneratorClient, PhaseCommand, PhaseReport } from "./msg_generator.ts";
 import {
   Better,
@@ -65,6 +70,13 @@ import {
   type RealBackends,
   realBackendsFrom,
 } from "./_real_backends.ts";
+import { clusterSetupFrom } from "./_cluster.ts";
+import {
+  clusterMessagesNote,
+  type ClusterMessagesRun,
+  clusterMessagesSection,
+  runClusterMessages,
+} from "./_cluster_messages.ts";
 
 /** Sizes of one run. */
 export interface MessagesParams {
@@ -208,31 +220,34 @@ export interface ServerRun {
 }
 
 /** The server one `measure` runs against. */
-interface Target {
+export interface Target {
   /** Generator protocol. */
   readonly mode: "flash" | "raw";
   /** Name in progress lines and file names. */
   readonly label: string;
   readonly port: number;
-  readonly pid: number;
+  /** The server processes (a cluster has several): CPU and RSS are summed over them. */
+  readonly pids: readonly number[];
   /** flash-im: reads the node's rows-per-write histogram. */
   readonly scrape?: () => ReturnType<typeof scrapeBatchItems>;
 }
 
 async function runPhase(
   generators: readonly LineProcess[],
-  serverPid: number,
+  serverPids: readonly number[],
   command: (g: number) => PhaseCommand,
   timeoutMs: number,
 ): Promise<PhaseResult> {
-  const cpu0 = await readStatCpuMs(serverPid);
+  const serverCpu = async () =>
+    (await Promise.all(serverPids.map(readStatCpuMs))).reduce((a, b) => a + b, 0);
+  const cpu0 = await serverCpu();
   const t0 = performance.now();
   await Promise.all(generators.map((g, i) => g.send(JSON.stringify(command(i)))));
   const reports = await Promise.all(
     generators.map(async (g) => JSON.parse(await g.line(timeoutMs)) as PhaseReport),
   );
   const wall = performance.now() - t0;
-  const cpu = (await readStatCpuMs(serverPid)) - cpu0;
+  const cpu = (await serverCpu()) - cpu0;
   const sum = (f: (r: PhaseReport) => number) => reports.reduce((a, r) => a + f(r), 0);
   const windowS = Math.max(...reports.map((r) => r.windowMs)) / 1000;
   const latencies = Float64Array.from(reports.flatMap((r) => r.latenciesMs)).sort();
@@ -262,7 +277,7 @@ async function runPhase(
 }
 
 /** Runs both phases against a server; `offered`: the rate phase's rate, else half of peak. */
-async function measure(
+export async function measure(
   p: MessagesParams,
   target: Target,
   clients: readonly GeneratorClient[],
@@ -270,7 +285,7 @@ async function measure(
   log: (line: string) => void,
   offered?: number,
 ): Promise<ServerRun> {
-  const { mode, label, port, pid: serverPid } = target;
+  const { mode, label, port, pids: serverPids } = target;
   await using stack = new AsyncDisposableStack();
   const perGen = Math.ceil(p.pairs / p.generators) * 2;
   const generators: LineProcess[] = [];
@@ -302,14 +317,14 @@ async function measure(
   const timeoutMs = p.seconds * 1000 + p.drainMs + 30_000;
   const share = (g: number) => clients.slice(g * perGen, (g + 1) * perGen).length / clients.length;
   log(`${label}: saturation, ${p.pairs} pairs, window ${p.window}, ${p.seconds} s`);
-  const saturate = await runPhase(generators, serverPid, () => ({
+  const saturate = await runPhase(generators, serverPids, () => ({
     phase: "saturate",
     tag: "sat",
     window: p.window,
     seconds: p.seconds,
     drainMs: p.drainMs,
   }), timeoutMs);
-  const rssBytes = await readRss(serverPid);
+  const rssBytes = await readRssSum(serverPids);
   const scrape1 = await target.scrape?.();
   log(
     `${label}: ${Math.round(saturate.ackedRate)} acked/s, ${
@@ -318,7 +333,7 @@ async function measure(
   );
   const offeredRate = offered ?? saturate.deliveredRate / 2;
   log(`${label}: fixed rate ${Math.round(offeredRate)} msgs/s for ${p.seconds} s`);
-  const rate = await runPhase(generators, serverPid, (g) => ({
+  const rate = await runPhase(generators, serverPids, (g) => ({
     phase: "rate",
     tag: "rate",
     perSecond: offeredRate * share(g),
@@ -352,8 +367,10 @@ async function measure(
 export interface MessagesResult extends SuiteResult {
   /** The node on the embedded store. */
   readonly flash: ServerRun;
-  /** The node on Postgres + Redis, when asked for. */
+  /** The node on Postgres + Redis, when asked for (always with `--nodes`). */
   readonly real?: ServerRun;
+  /** The cluster of `--nodes` nodes, cross-node pairs. */
+  readonly cluster?: ClusterMessagesRun;
   readonly raw: ServerRun;
   /** Lost (acked, not delivered after the drain) + failed sends, both servers, both phases. */
   readonly lost: number;
@@ -411,7 +428,7 @@ async function runNode(
       mode: "flash",
       label,
       port: node.tcpPort,
-      pid: node.process.pid,
+      pids: [node.process.pid],
       scrape: () => scrapeBatchItems(node.http, p.workers),
     },
     clients,
@@ -460,7 +477,10 @@ async function runRealNode(
 async function run(options: SuiteOptions): Promise<MessagesResult> {
   const p = messagesParams(options);
   // Checked before anything starts: one of the two alone is a usage error.
-  const backends = realBackendsFrom(options.flags ?? {});
+  const clusterSetup = clusterSetupFrom(options.flags ?? {});
+  // With --nodes the single Postgres + Redis node runs on the cluster's servers too: the
+  // cluster's figures are compared with it.
+  const backends = realBackendsFrom(options.flags ?? {}) ?? clusterSetup?.backends;
   const log = options.progress;
   const startedAt = new Date();
   const t0 = performance.now();
@@ -469,6 +489,13 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
     const flash = await runNode(p, "embedded", [], tmp, log);
     let real: ServerRun | undefined;
     if (backends !== undefined) real = await runRealNode(p, backends, tmp, log);
+    const cluster = clusterSetup && await runClusterMessages(
+      p,
+      clusterSetup,
+      tmp,
+      log,
+      (target, clients) => measure(p, target, clients, tmp, log),
+    );
     let raw: ServerRun;
     {
       await using relay = await startRelay();
@@ -479,7 +506,7 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
           mode: "raw",
           label: "raw",
           port: (relay as LineProcess & { port: number }).port,
-          pid: relay.pid,
+          pids: [relay.pid],
         },
         clients,
         tmp,
@@ -584,7 +611,7 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
       rows("rate.batch_p50", "Rows per commit at half of peak, median", (b) => b.rate.p50),
       rows("rate.batch_p90", "Rows per commit at half of peak, p90", (b) => b.rate.p90),
     ];
-    const runs = real ? [flash, real, raw] : [flash, raw];
+    const runs = [flash, ...(real ? [real] : []), ...(cluster ? [cluster] : []), raw];
     const phases = runs.flatMap((r) => [r.saturate, r.rate]);
     const lost = phases.reduce((a, ph) => a + ph.lost, 0);
     const failed = phases.reduce((a, ph) => a + ph.failed, 0);
@@ -616,7 +643,7 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
       `Rows per commit: messages per store write (\`appendBatch\`, one transaction), from the ` +
       `node's \`GET /metrics\` histogram \`flashim_write_batch_items\` (power-of-two buckets, ` +
       `summed over workers; median/p90 interpolated within a bucket). ` +
-      runs.filter((r) => r.batches).map((r) => {
+      runs.filter((r) => r.batches && r !== cluster).map((r) => {
         const b = r.batches!;
         const partial = b.workersSeen < p.workers
           ? ` (only ${b.workersSeen}/${p.workers} workers answered: partial)`
@@ -634,6 +661,7 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
         `latency samples). Server CPU and RSS are the node process only: Postgres and Redis ` +
         `run on the same machine and cores, their CPU is not counted.`,
       ]),
+      ...(cluster === undefined ? [] : [clusterMessagesNote(cluster, clusterSetup!)]),
     ];
     return {
       suite: "messages",
@@ -645,8 +673,10 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
       metrics,
       notes,
       setups: real && { primary: "embedded", alternate: "Postgres + Redis" },
+      sections: cluster && [clusterMessagesSection(real!, cluster, raw)],
       flash,
       real,
+      cluster,
       raw,
       lost,
       failed,

@@ -15,7 +15,8 @@
  *
  * Usage: `deno run -A bench/msg_generator.ts --mode flash --port 7100 --spec FILE`, where
  * FILE is JSON `{ "clients": [{ "id": "...", "token": "..." }, ...] }` (raw: ids are
- * integers as strings, no tokens). Exits when stdin closes.
+ * integers as strings, no tokens; a client's optional `port` overrides `--port`). Exits when
+ * stdin closes.
  *
  * @module
  */
@@ -28,6 +29,8 @@ import { encodeRawFrame, RawFrameDecoder, RawKind, RawWriter } from "./raw_relay
 export interface GeneratorClient {
   readonly id: string;
   readonly token?: string;
+  /** The port this client connects to (default: `--port`; a cluster spreads clients). */
+  readonly port?: number;
 }
 
 /** A phase to run. */
@@ -274,7 +277,7 @@ async function main(): Promise<void> {
   const make = values.mode === "raw" ? rawClient : flashClient;
   const clients = await Promise.all(spec.clients.map((me, i) => {
     const peer = spec.clients[i ^ 1]!;
-    return make(port, me, peer, onDeliver);
+    return make(me.port ?? port, me, peer, onDeliver);
   }));
   // Raw: wait until the relay has every hello (a frame to an unknown id is dropped).
   if (values.mode === "raw") await sleep(200);

@@ -78,7 +78,22 @@ export interface SuiteResult {
   /** Free-text remarks printed under the table. */
   readonly notes: readonly string[];
   /** Names of the two flash-im setups when metrics carry an {@link Alternate}. */
-  readonly setups?: { readonly primary: string; readonly alternate: string };
+  readonly setups?: Setups;
+  /** More tables printed under the main one (e.g. a cluster next to a single node). */
+  readonly sections?: readonly TableSection[];
+}
+
+/** Names of the two flash-im setups a table compares. */
+export interface Setups {
+  readonly primary: string;
+  readonly alternate: string;
+}
+
+/** A table of its own under the main one, with its own setups. */
+export interface TableSection {
+  readonly title: string;
+  readonly setups?: Setups;
+  readonly metrics: readonly Metric[];
 }
 
 /**
@@ -102,6 +117,10 @@ export interface SuiteFlags {
   readonly postgres?: string;
   /** `messages`: Redis URL of that node. */
   readonly redis?: string;
+  /** `connections`, `messages`: also run a cluster of this many nodes on this machine. */
+  readonly nodes?: number;
+  /** `connections`, `messages`: the cluster's NATS URL. */
+  readonly nats?: string;
 }
 
 /** Options every suite accepts. */
@@ -216,7 +235,32 @@ export function formatNumber(value: number): string {
 
 /** The suite's results as a markdown table with a footer (machine, caveats, notes). */
 export function formatTable(result: SuiteResult): string {
-  const setups = result.setups;
+  const lines = [
+    `### Suite \`${result.suite}\`${result.quick ? " (quick)" : ""}`,
+    "",
+    ...tableLines(result.metrics, result.setups),
+    ...(result.sections ?? []).flatMap((section) => [
+      "",
+      `**${section.title}**`,
+      "",
+      ...tableLines(section.metrics, section.setups),
+    ]),
+    "",
+    `Median of rounds; ratio = flash-im / baseline (throughput: higher is better; ` +
+    `latency, time and bytes: lower is better).`,
+    `Machine: ${result.machine.cores} cores, Deno ${result.machine.deno} (V8 ${result.machine.v8}), ` +
+    `${result.machine.os}/${result.machine.arch}. Suite took ${
+      (result.durationMs / 1000).toFixed(1)
+    } s.`,
+    `Caveat: numbers from a shared, possibly noisy machine; compare ratios measured in the ` +
+    `same run rather than absolute values across runs.`,
+    ...result.notes.map((note) => `- ${note}`),
+  ];
+  return lines.join("\n");
+}
+
+/** The markdown rows of one table. */
+function tableLines(metrics: readonly Metric[], setups: Setups | undefined): string[] {
   const yes = (met: boolean | undefined) => met === undefined ? "-" : met ? "yes" : "NO";
   const rows = setups === undefined
     ? [
@@ -236,7 +280,7 @@ export function formatTable(result: SuiteResult): string {
       ],
       ["---", "---:", "---:", "---:", "---", "---:", "---", ":---:"],
     ];
-  for (const m of result.metrics) {
+  for (const m of metrics) {
     const alt = m.alternate;
     rows.push([
       m.label,
@@ -251,20 +295,5 @@ export function formatTable(result: SuiteResult): string {
       setups === undefined || m.met === undefined ? yes(m.met) : `${yes(m.met)} / ${yes(alt?.met)}`,
     ]);
   }
-  const lines = [
-    `### Suite \`${result.suite}\`${result.quick ? " (quick)" : ""}`,
-    "",
-    ...rows.map((r) => `| ${r.join(" | ")} |`),
-    "",
-    `Median of rounds; ratio = flash-im / baseline (throughput: higher is better; ` +
-    `latency, time and bytes: lower is better).`,
-    `Machine: ${result.machine.cores} cores, Deno ${result.machine.deno} (V8 ${result.machine.v8}), ` +
-    `${result.machine.os}/${result.machine.arch}. Suite took ${
-      (result.durationMs / 1000).toFixed(1)
-    } s.`,
-    `Caveat: numbers from a shared, possibly noisy machine; compare ratios measured in the ` +
-    `same run rather than absolute values across runs.`,
-    ...result.notes.map((note) => `- ${note}`),
-  ];
-  return lines.join("\n");
+  return rows.map((r) => `| ${r.join(" | ")} |`);
 }

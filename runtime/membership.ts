@@ -171,12 +171,12 @@ export class Membership {
       deadMs,
       stabilizeMs: options.stabilizeMs ?? DEFAULT_STABILIZE_MS,
     });
-    const token = cluster.replace(/[^-_A-Za-z0-9]/g, "_");
+    const token = clusterToken(cluster);
     this.#nc = options.nc;
     this.#cluster = cluster;
     this.#self = Object.freeze({ ...options.self });
     this.#subject = `flashim.${token}.hb`;
-    this.#bucket = `flashim_${token}_members`;
+    this.#bucket = registryBucket(cluster);
     this.#heartbeatMs = heartbeatMs;
     this.#deadMs = deadMs;
     this.#logger = options.logger ?? nullLogger;
@@ -634,4 +634,35 @@ function heartbeatProblem(value: unknown): string | undefined {
     return `leaving ${leaving} is not a boolean`;
   }
   return undefined;
+}
+
+/** A cluster name as it appears in subjects and bucket names. */
+function clusterToken(cluster: string): string {
+  return cluster.replace(/[^-_A-Za-z0-9]/g, "_");
+}
+
+/** The JetStream KV bucket that is `cluster`'s membership registry. */
+function registryBucket(cluster: string): string {
+  return `flashim_${clusterToken(cluster)}_members`;
+}
+
+/**
+ * Deletes `cluster`'s membership registry (its KV bucket) from the NATS server: for tests
+ * and benchmarks that start throwaway clusters on a shared server. A cluster whose bucket
+ * does not exist is already gone. Do not call it while members are running.
+ *
+ * @example
+ * ```ts
+ * await deleteMembershipRegistry(nc, "e2e-1a2b3c4d");
+ * ```
+ */
+export async function deleteMembershipRegistry(
+  nc: NatsConnection,
+  cluster: string,
+): Promise<void> {
+  try {
+    await new Kvm(nc).open(registryBucket(cluster)).then((kv) => kv.destroy());
+  } catch (error) {
+    if (!/not found/i.test(String(error))) throw error;
+  }
 }

@@ -42,7 +42,12 @@ export {
 export { type Clock, FakeClock, systemClock, type TimerHandle } from "./clock.ts";
 export { clusterLocator, type PlacementNode, type PlacementView } from "./cluster_placement.ts";
 export { type ClusterMember, type ClusterView, clusterViewId } from "./cluster_view.ts";
-export { DEFAULT_HEARTBEAT_MS, Membership, type MembershipOptions } from "./membership.ts";
+export {
+  DEFAULT_HEARTBEAT_MS,
+  deleteMembershipRegistry,
+  Membership,
+  type MembershipOptions,
+} from "./membership.ts";
 export {
   NatsTransport,
   type NatsTransportOptions,

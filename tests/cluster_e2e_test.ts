@@ -16,7 +16,7 @@ import {
   type SendAck,
 } from "../client/mod.ts";
 import { directConversationId, PresenceStatus, u64, u64ToBigInt } from "../protocol/mod.ts";
-import { clusterLocator, virtualRef } from "../runtime/mod.ts";
+import { clusterLocator, deleteMembershipRegistry, virtualRef } from "../runtime/mod.ts";
 import { openStores, type Stores } from "../services/mod.ts";
 import { dropSchemaAndKeys, TEST_BACKENDS, TEST_POSTGRES_URL, TEST_REDIS_URL } from "./backends.ts";
 import { removeDataDir, startServer, type TestServer, userTokens } from "./harness.ts";
@@ -135,6 +135,15 @@ class TestCluster implements AsyncDisposable {
     for (const node of this.nodes) await node.server[Symbol.asyncDispose]();
     if (this.#keysDir) await removeDataDir(this.#keysDir);
     await dropSchemaAndKeys(TEST_POSTGRES_URL, TEST_REDIS_URL, this.schema, this.prefix);
+    // The membership registry stays on the (shared) NATS server unless removed.
+    const nc = await connect({ servers: this.natsUrl, timeout: 2000, reconnect: false })
+      .catch(() => undefined); // a throwaway server already stopped: nothing to remove
+    if (nc === undefined) return;
+    try {
+      await deleteMembershipRegistry(nc, this.name);
+    } finally {
+      await nc.close();
+    }
   }
 }
 
