@@ -70,7 +70,14 @@ export interface NodeConfig {
   readonly clusterDeadMs: number;
   /** Where the token signing keys are (every node of a cluster must share them). */
   readonly keysDir: string;
+  /** The service actors this node serves (`auth`, `sync`); a lone node serves all. */
+  readonly services: readonly Service[];
 }
+
+/** Service actors a node can serve to the cluster. */
+export const SERVICES = ["auth", "sync"] as const;
+/** One of {@link SERVICES}. */
+export type Service = typeof SERVICES[number];
 
 interface Setting {
   readonly env: string;
@@ -321,6 +328,12 @@ const SETTINGS: Record<string, Setting> = {
     max: 600_000,
     fallback: () => 5000,
   },
+  services: {
+    env: "FLASH_SERVICES",
+    help: "service actors this node serves, comma-separated: auth, sync, or none (default all)",
+    kind: "string",
+    fallback: () => SERVICES.join(","),
+  },
   "keys-dir": {
     env: "FLASH_KEYS_DIR",
     help: "token signing keys (share them across a cluster) (default <data-dir>/keys)",
@@ -431,7 +444,13 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     clusterSuspectMs: read("cluster-suspect-ms") as number,
     clusterDeadMs: read("cluster-dead-ms") as number,
     keysDir: (read("keys-dir") as string | undefined) ?? `${dataDir.replace(/\/+$/, "")}/keys`,
+    services: parseServices(read("services") as string),
   };
+  if (config.natsUrl === undefined && config.services.length < SERVICES.length) {
+    throw new RangeError(
+      `Invalid --services: a lone node must serve every service (${SERVICES.join(", ")})`,
+    );
+  }
   checkUrl(config.postgresUrl, "postgres", ["postgres:", "postgresql:"]);
   checkUrl(config.redisUrl, "redis", ["redis:", "rediss:"]);
   checkUrl(config.natsUrl, "nats", ["nats:", "tls:"]);
@@ -472,6 +491,19 @@ export function parseConfig(args: string[], env: (name: string) => string | unde
     );
   }
   return config;
+}
+
+function parseServices(text: string): Service[] {
+  if (text === "none") return [];
+  const names = text.split(",").map((name) => name.trim());
+  for (const name of names) {
+    if (!(SERVICES as readonly string[]).includes(name)) {
+      throw new RangeError(
+        `Invalid --services: ${name} is not one of ${SERVICES.join(", ")} (or none)`,
+      );
+    }
+  }
+  return [...new Set(names as Service[])];
 }
 
 function checkUrl(url: string | undefined, flag: string, protocols: readonly string[]): void {

@@ -79,6 +79,21 @@ Deno.test("parseConfig() reads the cluster settings and checks them", () => {
   );
 });
 
+Deno.test("parseConfig() reads the services a node serves", () => {
+  assert.deepEqual(parseConfig([], noEnv).services, ["auth", "sync"]);
+  const cluster = ["--postgres", "postgres://u@db/chat", "--nats", "nats://n:4222"];
+  assert.deepEqual(parseConfig([...cluster, "--services", "sync"], noEnv).services, ["sync"]);
+  assert.deepEqual(parseConfig([...cluster, "--services", "none"], noEnv).services, []);
+  assert.throws(
+    () => parseConfig([...cluster, "--services", "auth,mail"], noEnv),
+    /Invalid --services: mail is not one of auth, sync/,
+  );
+  assert.throws(
+    () => parseConfig(["--services", "auth"], noEnv),
+    /a lone node must serve every service/,
+  );
+});
+
 Deno.test("parseConfig() --help asks for the usage, which names every flag and env", () => {
   assert.throws(() => parseConfig(["--help"], noEnv), HelpRequested);
   for (const flag of ["--workers", "--tls-cert", "FLASH_DATA_DIR", "--rate-limit"]) {

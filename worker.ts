@@ -29,7 +29,12 @@ import { firstHttpHandler, Gateway, httpApi, httpChatApi, httpMetrics } from "./
 import {
   type ActorSystem,
   type BoundRef,
+  LocalServiceBus,
+  NatsServiceBus,
   NatsTransport,
+  remotePort,
+  servePort,
+  type ServiceBus,
   virtualRef,
   type WorkerContext,
 } from "./runtime/mod.ts";
@@ -41,6 +46,7 @@ import {
   knownPgDriverDefect,
   loadOrCreateSigningKeys,
   MemoryRateLimiter,
+  type MessageStore,
   openEphemeral,
   openStores,
   perMinute,
@@ -166,9 +172,27 @@ export async function setup(
       batcher,
     }),
   });
+  const cluster = config.natsUrl === undefined ? undefined : await joinCluster(system, context);
+  // Service actors: this node serves the services it runs (to every node, in a cluster);
+  // calls go to any node that serves them, to this one in-process when it does.
+  const bus: ServiceBus = cluster?.bus ?? new LocalServiceBus({ maxConcurrent: 1024 });
+  const served: (() => Promise<void>)[] = [];
+  if (config.services.includes("auth")) {
+    served.push(await servePort(bus, "auth", auth, AUTH_METHODS));
+  }
+  if (config.services.includes("sync")) {
+    served.push(await servePort(bus, "sync", messages, SYNC_METHODS));
+  }
+  const authService = {
+    ...remotePort<AuthService, typeof AUTH_METHODS[number]>(bus, "auth", AUTH_METHODS),
+    // Tokens are checked where they arrive: every node has the keys.
+    verifyAccessToken: (token: string) => auth.verifyAccessToken(token),
+  };
+  const sync = remotePort<MessageStore, typeof SYNC_METHODS[number]>(bus, "sync", SYNC_METHODS);
   const handleRequest = chatHandler({
     friends,
-    messages,
+    // A send creates its conversation here; reads are the sync service's.
+    messages: { ...sync, ensureDirect: (a, b, now) => messages.ensureDirect(a, b, now) },
     requireFriends: config.requireFriends,
   });
   const gateway = new Gateway(system, {
@@ -205,7 +229,7 @@ export async function setup(
       void registrar?.detach(userId, connectionId);
     },
     http: firstHttpHandler(
-      httpApi({ auth, keys }),
+      httpApi({ auth: authService, keys }),
       // This worker's series only: a scrape lands on any worker (see gateway/http_metrics.ts).
       httpMetrics({
         labels: { worker: String(context.worker) },
@@ -219,7 +243,7 @@ export async function setup(
         auth,
         users: stores.users,
         friends,
-        messages,
+        messages: sync,
         // Presence lives in the user actors: ask each friend's (an unreachable one counts
         // as offline rather than failing the list).
         online: (ids) =>
@@ -244,7 +268,6 @@ export async function setup(
   registrar?.start();
   // A revoked session's connections on this worker close at once (every worker hears it).
   revocations.subscribe((sessionId) => gateway.closeSession(sessionId));
-  const cluster = config.natsUrl === undefined ? undefined : await joinCluster(system, context);
   // A new view: users whose actor moved attach their connections at the new owner, and
   // sessions on nodes that left (or died) stop counting as online.
   context.onView((view) => {
@@ -270,12 +293,19 @@ export async function setup(
   });
   return async () => {
     await gateway.stop();
+    for (const stop of served) await stop().catch(() => {});
+    await bus.close();
     await cluster?.close();
     await registrar?.stop();
     await ephemeral.close();
     await stores.close();
   };
 }
+
+/** What the auth service serves: the account and token operations (checks stay local). */
+const AUTH_METHODS = ["register", "login", "refresh", "logout"] as const;
+/** What the sync service serves: the reads devices catch up with. */
+const SYNC_METHODS = ["changesSince", "page", "load", "conversationsOf"] as const;
 
 /**
  * Cluster mode: this worker's own NATS connection and subject, through which messages
@@ -284,7 +314,7 @@ export async function setup(
 async function joinCluster(
   system: ActorSystem,
   context: WorkerContext,
-): Promise<{ close(): Promise<void> }> {
+): Promise<{ readonly bus: NatsServiceBus; close(): Promise<void> }> {
   const config = context.config as NodeConfig;
   const nc = await connect({
     servers: config.natsUrl!,
@@ -303,6 +333,7 @@ async function joinCluster(
   await nc.flush();
   context.setRemoteTransport(transport);
   return {
+    bus: new NatsServiceBus({ nc, cluster: config.cluster, logger: context.logger }),
     close: async () => {
       context.setRemoteTransport(undefined);
       await transport.close().catch(() => {});

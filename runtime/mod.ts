@@ -49,6 +49,21 @@ export {
   type MembershipOptions,
 } from "./membership.ts";
 export {
+  LocalServiceBus,
+  type LocalServiceBusOptions,
+  NatsServiceBus,
+  type NatsServiceBusOptions,
+  type NatsServiceBusStats,
+  type ServiceBus,
+  ServiceBusyError,
+  type ServiceCallOptions,
+  type ServiceHandler,
+  serviceSubject,
+  ServiceTimeoutError,
+  ServiceUnavailableError,
+} from "./service_bus.ts";
+export { remotePort, servePort } from "./service_port.ts";
+export {
   NatsTransport,
   type NatsTransportOptions,
   type NatsTransportStats,

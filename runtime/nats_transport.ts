@@ -11,11 +11,10 @@ import type { WireMessage } from "./envelope.ts";
 import type { Location } from "./ref.ts";
 import type { Transport, TransportSink } from "./transport.ts";
 import { encodeBatch, receiveMeshData } from "./worker_mesh.ts";
+import { subjectToken } from "./_subject.ts";
 
 /** What NATS servers allow by default; used until the server tells its own limit. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-const SAFE_BYTE = /^[A-Za-z0-9_-]$/;
-const SAFE_PART = /^[A-Za-z0-9_-]+$/;
 
 /**
  * Subject a worker listens on: `flashim.<cluster>.w.<node>.<worker>` with each part
@@ -38,17 +37,6 @@ export function workerSubject(cluster: string, node: string, worker: number): st
   }
   const w = worker === -1 ? "main" : String(worker);
   return `flashim.${subjectToken("cluster", cluster)}.w.${subjectToken("node", node)}.${w}`;
-}
-
-function subjectToken(name: string, part: string): string {
-  if (part.length === 0) throw new TypeError(`Invalid ${name}: empty string`);
-  if (SAFE_PART.test(part)) return part;
-  let out = "";
-  for (const byte of new TextEncoder().encode(part)) {
-    const c = String.fromCharCode(byte);
-    out += SAFE_BYTE.test(c) ? c : `~${byte.toString(16).padStart(2, "0")}`;
-  }
-  return out;
 }
 
 /** Options of {@link NatsTransport.listen}. */

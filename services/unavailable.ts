@@ -17,6 +17,10 @@ const CONNECTION_CODES = new Set([
   "ENOTFOUND",
   // BackendTimeoutError
   "BACKEND_TIMEOUT",
+  // The service bus (runtime/service_bus.ts): no node serves it, none answered, all busy.
+  "SERVICE_UNAVAILABLE",
+  "SERVICE_TIMEOUT",
+  "SERVICE_BUSY",
   // npm:postgres
   "CONNECTION_CLOSED",
   "CONNECTION_ENDED",

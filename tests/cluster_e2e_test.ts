@@ -19,7 +19,7 @@ import { directConversationId, PresenceStatus, u64, u64ToBigInt } from "../proto
 import { clusterLocator, deleteMembershipRegistry, virtualRef } from "../runtime/mod.ts";
 import { openStores, type Stores } from "../services/mod.ts";
 import { dropSchemaAndKeys, TEST_BACKENDS, TEST_POSTGRES_URL, TEST_REDIS_URL } from "./backends.ts";
-import { removeDataDir, startServer, type TestServer, userTokens } from "./harness.ts";
+import { postJson, removeDataDir, startServer, type TestServer, userTokens } from "./harness.ts";
 import { canRunNats, startThrowawayNats } from "./throwaway.ts";
 
 const NATS_URL = Deno.env.get("FLASH_TEST_NATS_URL") ?? "nats://127.0.0.1:4222";
@@ -636,6 +636,50 @@ Deno.test({
     } finally {
       await alices.conn.close();
       for (const device of devices) await device.conn.close().catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "cluster e2e: a node without services logs in and syncs through the nodes that serve them",
+  ignore,
+  async fn() {
+    await using cluster = new TestCluster();
+    const serving = await cluster.start();
+    const bare = await cluster.start(["--services", "none"]);
+    await cluster.converged([serving.id, bare.id]);
+    // Register and log in over the bare node's HTTP API: the auth service runs elsewhere.
+    const alice = await userTokens(bare.server, "remoteauth");
+    const bob = await userTokens(bare.server, "remotesync");
+    const stores = await cluster.stores();
+    try {
+      await befriend(stores, alice.userId, bob.userId);
+    } finally {
+      await stores.close();
+    }
+    const alices = await openDevice(bare.server, alice.accessToken, "phone");
+    try {
+      await alices.conn.sendMessage(text(bob.userId, "s-1"));
+      // Catch-up reads go to the sync service.
+      const page = await alices.conn.pullMessages({
+        conversationId: directConversationId(alice.userId, bob.userId),
+        limit: 10,
+      });
+      assert.deepEqual(page.messages?.map((m) => m.clientMsgId), ["s-1"]);
+      // With no node serving auth, logins fail at once as temporarily unavailable.
+      await serving.server.stop("SIGKILL");
+      await cluster.converged([bare.id], [bare]);
+      const started = Date.now();
+      const refused = await postJson(bare.server, "/v1/auth/login", {
+        username: "remoteauth",
+        password: "correct horse battery",
+        deviceId: "tablet",
+      });
+      assert.equal(refused.status, 503, JSON.stringify(refused.body));
+      assert.equal((refused.body as { error: { code: string } }).error.code, "unavailable");
+      assert.ok(Date.now() - started < 2000, "refused without waiting for a timeout");
+    } finally {
+      await alices.conn.close();
     }
   },
 });
