@@ -14,7 +14,8 @@ import { crossNodePairs } from "./_cluster_plan.ts";
 import { combineHistograms, scrapeBatchItems } from "./_batch_metrics.ts";
 import type { MessagesParams, ServerRun, Target } from "./messages.ts";
 import type { GeneratorClient } from "./msg_generator.ts";
-import { Better, type Metric, metric, type TableSection } from "./report.ts";
+import { metric, type TableSection } from "./report.ts";
+import { messageMetrics, type MetricMaker } from "./_message_metrics.ts";
 
 /** Users registered at most per pair wanted, before giving up on finding pairs. */
 const MAX_USERS_PER_PAIR = 20;
@@ -108,15 +109,7 @@ export function clusterMessagesSection(
   cluster: ClusterMessagesRun,
   raw: ServerRun,
 ): TableSection {
-  const lat = (r: ServerRun) => r.rate.latency ?? { p50: NaN, p95: NaN, p99: NaN, max: NaN };
-  const m = (
-    name: string,
-    label: string,
-    unit: string,
-    better: Better,
-    f: (r: ServerRun) => number,
-    target?: Metric["target"],
-  ) =>
+  const m: MetricMaker = (name, label, unit, better, f, target) =>
     metric({
       name: `cluster.${name}`,
       label,
@@ -134,61 +127,7 @@ export function clusterMessagesSection(
       primary: "1 node, Postgres + Redis",
       alternate: `${cluster.nodes} nodes, cross-node`,
     },
-    metrics: [
-      m(
-        "saturate.acked",
-        "Acked at saturation",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.saturate.ackedRate,
-      ),
-      m(
-        "saturate.delivered",
-        "Delivered at saturation",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.saturate.deliveredRate,
-        { on: "value", op: ">=", limit: 20_000, text: ">= 20k msgs/s" },
-      ),
-      m(
-        "saturate.server_cpu",
-        "Server CPU at saturation (all nodes)",
-        "cores",
-        Better.Lower,
-        (r) => r.saturate.serverCpuCores,
-      ),
-      m(
-        "saturate.cpu_per_msg",
-        "Server CPU per delivered msg",
-        "µs",
-        Better.Lower,
-        (r) => (r.saturate.serverCpuCores * 1e6) / r.saturate.deliveredRate,
-      ),
-      m(
-        "server.rss",
-        "Server RSS after saturation (all nodes)",
-        "MiB",
-        Better.Lower,
-        (r) => r.rssBytes / 2 ** 20,
-      ),
-      m(
-        "rate.offered",
-        "Delivered at fixed rate (half of own peak)",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.rate.deliveredRate,
-      ),
-      m("rate.p50", "Latency p50 at half of peak", "ms", Better.Lower, (r) => lat(r).p50),
-      m(
-        "rate.p99",
-        "Latency p99 at half of peak",
-        "ms",
-        Better.Lower,
-        (r) => lat(r).p99,
-        { on: "value", op: "<=", limit: 50, text: "< 50 ms" },
-      ),
-      m("rate.max", "Latency max at half of peak", "ms", Better.Lower, (r) => lat(r).max),
-    ],
+    metrics: messageMetrics(m, { processes: " (all nodes)", offered: "own peak", p95: false }),
   };
 }
 

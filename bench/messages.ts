@@ -49,7 +49,6 @@ import type { GeneratorClient, PhaseCommand, PhaseReport } from "./msg_generator
 import {
   Better,
   machineInfo,
-  type Metric,
   metric,
   percentile,
   type Suite,
@@ -71,6 +70,7 @@ import {
   realBackendsFrom,
 } from "./_real_backends.ts";
 import { clusterSetupFrom } from "./_cluster.ts";
+import { messageMetrics, type MetricMaker } from "./_message_metrics.ts";
 import {
   clusterMessagesNote,
   type ClusterMessagesRun,
@@ -515,14 +515,7 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
       );
     }
     const RAW = "raw relay";
-    const m = (
-      name: string,
-      label: string,
-      unit: string,
-      better: Better,
-      f: (r: ServerRun) => number,
-      target?: Metric["target"],
-    ) =>
+    const m: MetricMaker = (name, label, unit, better, f, target) =>
       metric({
         name,
         label,
@@ -543,62 +536,8 @@ async function run(options: SuiteOptions): Promise<MessagesResult> {
         rounds: [flash.batches ? f(flash.batches) : NaN],
         alternate: real && [real.batches ? f(real.batches) : NaN],
       });
-    const lat = (r: ServerRun) => r.rate.latency ?? { p50: NaN, p95: NaN, p99: NaN, max: NaN };
     const metrics = [
-      m(
-        "saturate.acked",
-        "Acked at saturation",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.saturate.ackedRate,
-      ),
-      m(
-        "saturate.delivered",
-        "Delivered at saturation",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.saturate.deliveredRate,
-        { on: "value", op: ">=", limit: 20_000, text: ">= 20k msgs/s" },
-      ),
-      m(
-        "saturate.server_cpu",
-        "Server CPU at saturation",
-        "cores",
-        Better.Lower,
-        (r) => r.saturate.serverCpuCores,
-      ),
-      m(
-        "saturate.cpu_per_msg",
-        "Server CPU per delivered msg",
-        "µs",
-        Better.Lower,
-        (r) => (r.saturate.serverCpuCores * 1e6) / r.saturate.deliveredRate,
-      ),
-      m(
-        "server.rss",
-        "Server RSS after saturation",
-        "MiB",
-        Better.Lower,
-        (r) => r.rssBytes / 2 ** 20,
-      ),
-      m(
-        "rate.offered",
-        "Delivered at fixed rate (half of peak)",
-        "msgs/s",
-        Better.Higher,
-        (r) => r.rate.deliveredRate,
-      ),
-      m("rate.p50", "Latency p50 at half of peak", "ms", Better.Lower, (r) => lat(r).p50),
-      m("rate.p95", "Latency p95 at half of peak", "ms", Better.Lower, (r) => lat(r).p95),
-      m(
-        "rate.p99",
-        "Latency p99 at half of peak",
-        "ms",
-        Better.Lower,
-        (r) => lat(r).p99,
-        { on: "value", op: "<=", limit: 50, text: "< 50 ms" },
-      ),
-      m("rate.max", "Latency max at half of peak", "ms", Better.Lower, (r) => lat(r).max),
+      ...messageMetrics(m, { processes: "", offered: "peak", p95: true }),
       m(
         "rate.server_cpu",
         "Server CPU at half of peak",
