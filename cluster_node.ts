@@ -12,6 +12,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { NodeConfig } from "./config.ts";
 import {
   type ClusterView,
+  DEFAULT_STABILIZE_MS,
   type Logger,
   Membership,
   NodeHost,
@@ -34,11 +35,16 @@ export function newNodeId(): string {
   return `${host}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`;
 }
 
-/** The view's nodes as placement wants them. */
-function placementView(view: ClusterView): PlacementView {
+/**
+ * The view's nodes as placement wants them. Nodes apply a view up to about a heartbeat
+ * plus the stabilization delay apart: a message for an actor a worker does not own (yet)
+ * waits that long for the worker's own view before it is passed on.
+ */
+function placementView(view: ClusterView, config: NodeConfig): PlacementView {
   return {
     version: view.version,
     nodes: view.members.map(({ node, workers }) => ({ node, workers })),
+    holdMs: config.clusterHeartbeatMs + DEFAULT_STABILIZE_MS,
   };
 }
 
@@ -123,7 +129,7 @@ async function startIncarnation(
     deadMs: config.clusterDeadMs,
     logger,
     onView: (view) => {
-      latest = placementView(view);
+      latest = placementView(view, config);
       logger.log("info", "Cluster view", {
         node,
         version: view.version,
@@ -141,7 +147,7 @@ async function startIncarnation(
       config,
       logger,
       log: (line) => console.error(line),
-      view: latest ?? placementView(membership.view),
+      view: latest ?? placementView(membership.view, config),
       onFatal: (error) => {
         console.error(`flash-im: fatal: ${error.message}`);
         Deno.exit(1);

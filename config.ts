@@ -70,12 +70,12 @@ export interface NodeConfig {
   readonly clusterDeadMs: number;
   /** Where the token signing keys are (every node of a cluster must share them). */
   readonly keysDir: string;
-  /** The service actors this node serves (`auth`, `sync`); a lone node serves all. */
+  /** The service actors this node serves (`auth`, `sync`, `persist`); a lone node serves all. */
   readonly services: readonly Service[];
 }
 
 /** Service actors a node can serve to the cluster. */
-export const SERVICES = ["auth", "sync"] as const;
+export const SERVICES = ["auth", "sync", "persist"] as const;
 /** One of {@link SERVICES}. */
 export type Service = typeof SERVICES[number];
 
@@ -330,7 +330,8 @@ const SETTINGS: Record<string, Setting> = {
   },
   services: {
     env: "FLASH_SERVICES",
-    help: "service actors this node serves, comma-separated: auth, sync, or none (default all)",
+    help:
+      "service actors this node serves, comma-separated: auth, sync, persist, or none (default all)",
     kind: "string",
     fallback: () => SERVICES.join(","),
   },

@@ -80,13 +80,13 @@ Deno.test("parseConfig() reads the cluster settings and checks them", () => {
 });
 
 Deno.test("parseConfig() reads the services a node serves", () => {
-  assert.deepEqual(parseConfig([], noEnv).services, ["auth", "sync"]);
+  assert.deepEqual(parseConfig([], noEnv).services, ["auth", "sync", "persist"]);
   const cluster = ["--postgres", "postgres://u@db/chat", "--nats", "nats://n:4222"];
   assert.deepEqual(parseConfig([...cluster, "--services", "sync"], noEnv).services, ["sync"]);
   assert.deepEqual(parseConfig([...cluster, "--services", "none"], noEnv).services, []);
   assert.throws(
     () => parseConfig([...cluster, "--services", "auth,mail"], noEnv),
-    /Invalid --services: mail is not one of auth, sync/,
+    /Invalid --services: mail is not one of auth, sync, persist/,
   );
   assert.throws(
     () => parseConfig(["--services", "auth"], noEnv),

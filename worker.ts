@@ -50,6 +50,7 @@ import {
   openEphemeral,
   openStores,
   perMinute,
+  PG_CALL_DEADLINE_MS,
   PresenceRegistrar,
 } from "./services/mod.ts";
 
@@ -133,7 +134,35 @@ export async function setup(
       key: await Deno.readTextFile(config.tlsKey),
     }
     : undefined;
-  const { messages, friends } = stores;
+  const { friends } = stores;
+  const cluster = config.natsUrl === undefined ? undefined : await connectCluster(context);
+  // Service actors: this node serves the services it runs (to every node, in a cluster);
+  // calls go to any node that serves them, to this one in-process when it does.
+  const bus: ServiceBus = cluster?.bus ?? new LocalServiceBus({ maxConcurrent: 4096 });
+  const served: (() => Promise<void>)[] = [];
+  if (config.services.includes("auth")) {
+    served.push(await servePort(bus, "auth", auth, AUTH_METHODS));
+  }
+  if (config.services.includes("sync")) {
+    served.push(await servePort(bus, "sync", stores.messages, SYNC_METHODS));
+  }
+  if (config.services.includes("persist")) {
+    served.push(await servePort(bus, "persist", stores.messages, PERSIST_METHODS));
+  }
+  const authService = {
+    ...remotePort<AuthService, typeof AUTH_METHODS[number]>(bus, "auth", AUTH_METHODS),
+    // Tokens are checked where they arrive: every node has the keys.
+    verifyAccessToken: (token: string) => auth.verifyAccessToken(token),
+  };
+  const sync = remotePort<MessageStore, typeof SYNC_METHODS[number]>(bus, "sync", SYNC_METHODS);
+  // Writes: conversations persist through whichever node runs the persist service (this one,
+  // in-process, when it does), bounded like a store call.
+  const messages = remotePort<MessageStore, typeof PERSIST_METHODS[number]>(
+    bus,
+    "persist",
+    PERSIST_METHODS,
+    { timeoutMs: PG_CALL_DEADLINE_MS },
+  );
   system.register(USER_KIND, {
     virtual: true,
     idleMs: 600_000,
@@ -159,7 +188,7 @@ export async function setup(
   system.register(STORE_KIND, {
     virtual: true,
     capacity: 65_536,
-    create: storeWriterFactory(messages),
+    create: storeWriterFactory(stores.messages),
   });
   system.register(CONVERSATION_KIND, {
     virtual: true,
@@ -172,23 +201,8 @@ export async function setup(
       batcher,
     }),
   });
-  const cluster = config.natsUrl === undefined ? undefined : await joinCluster(system, context);
-  // Service actors: this node serves the services it runs (to every node, in a cluster);
-  // calls go to any node that serves them, to this one in-process when it does.
-  const bus: ServiceBus = cluster?.bus ?? new LocalServiceBus({ maxConcurrent: 1024 });
-  const served: (() => Promise<void>)[] = [];
-  if (config.services.includes("auth")) {
-    served.push(await servePort(bus, "auth", auth, AUTH_METHODS));
-  }
-  if (config.services.includes("sync")) {
-    served.push(await servePort(bus, "sync", messages, SYNC_METHODS));
-  }
-  const authService = {
-    ...remotePort<AuthService, typeof AUTH_METHODS[number]>(bus, "auth", AUTH_METHODS),
-    // Tokens are checked where they arrive: every node has the keys.
-    verifyAccessToken: (token: string) => auth.verifyAccessToken(token),
-  };
-  const sync = remotePort<MessageStore, typeof SYNC_METHODS[number]>(bus, "sync", SYNC_METHODS);
+  // Every kind is registered: messages from other nodes can arrive from now on.
+  await cluster?.listen(system);
   const handleRequest = chatHandler({
     friends,
     // A send creates its conversation here; reads are the sync service's.
@@ -306,15 +320,19 @@ export async function setup(
 const AUTH_METHODS = ["register", "login", "refresh", "logout"] as const;
 /** What the sync service serves: the reads devices catch up with. */
 const SYNC_METHODS = ["changesSince", "page", "load", "conversationsOf"] as const;
+/** What the persist service serves: what conversations load and write. */
+const PERSIST_METHODS = ["load", "appendBatch", "setWatermark", "ensureDirect"] as const;
 
 /**
- * Cluster mode: this worker's own NATS connection and subject, through which messages
- * for actors on other nodes go (and theirs for actors here arrive).
+ * Cluster mode: this worker's own NATS connection, its service bus, and (once `listen` is
+ * called) its subject, through which messages for actors on other nodes go and theirs for
+ * actors here arrive.
  */
-async function joinCluster(
-  system: ActorSystem,
-  context: WorkerContext,
-): Promise<{ readonly bus: NatsServiceBus; close(): Promise<void> }> {
+async function connectCluster(context: WorkerContext): Promise<{
+  readonly bus: NatsServiceBus;
+  listen(system: ActorSystem): Promise<void>;
+  close(): Promise<void>;
+}> {
   const config = context.config as NodeConfig;
   const nc = await connect({
     servers: config.natsUrl!,
@@ -322,21 +340,24 @@ async function joinCluster(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });
-  const transport = NatsTransport.listen({
-    nc,
-    cluster: config.cluster,
-    node: context.node,
-    worker: context.worker,
-    onError: (what, error) => context.logger.log("warn", what, { error }),
-  }, system);
-  // Until the server has the subscription, what other nodes publish to it is lost.
-  await nc.flush();
-  context.setRemoteTransport(transport);
+  let transport: NatsTransport | undefined;
   return {
     bus: new NatsServiceBus({ nc, cluster: config.cluster, logger: context.logger }),
+    async listen(system) {
+      transport = NatsTransport.listen({
+        nc,
+        cluster: config.cluster,
+        node: context.node,
+        worker: context.worker,
+        onError: (what, error) => context.logger.log("warn", what, { error }),
+      }, system);
+      // Until the server has the subscription, what other nodes publish to it is lost.
+      await nc.flush();
+      context.setRemoteTransport(transport);
+    },
     close: async () => {
       context.setRemoteTransport(undefined);
-      await transport.close().catch(() => {});
+      await transport?.close().catch(() => {});
       await nc.drain().catch(() => nc.close());
     },
   };

@@ -15,8 +15,10 @@ import type { FriendStore, StoredMessage, WatermarkKind } from "../services/mod.
 const MAX_FRIENDS_PAGE = 500;
 /** Friends whose presence a user actor re-checks after a view change (one page of them). */
 const MAX_TRACKED_FRIENDS = MAX_FRIENDS_PAGE;
-/** How long a re-check waits for a friend's actor before leaving its presence as it was. */
+/** How long a re-check waits for a friend's actor before asking it again later. */
 const RECHECK_TIMEOUT_MS = 2000;
+/** Re-checks of a friend that does not answer, at most. */
+const RECHECK_ATTEMPTS = 4;
 import { messageNotify, type PushMessage, receiptNotify } from "./frames.ts";
 
 /** The user actor's messages. */
@@ -60,16 +62,22 @@ export type UserMessage =
     readonly userId: string;
     readonly online: boolean;
     readonly lastSeenMs: number;
-    /**
-     * Asks for the receiver's presence back: `online` only if it is online (a login learns
-     * which friends are), `all` either way (a moved actor re-learns everything).
-     */
-    readonly reply?: "online" | "all";
+    /** Asks for the receiver's presence back if it is online (a login learns who is). */
+    readonly reply?: "online";
   }
   /** Internal: the offline grace period that started at `epoch` ended. */
   | { readonly type: "graceOver"; readonly epoch: number }
-  /** Internal: after a view change, ask whether the friends last seen online still are. */
-  | { readonly type: "recheckFriends" }
+  /**
+   * Internal: after a view change, ask friends whether they are online: those last seen
+   * online, or (`all`, a re-homed actor that forgot what its devices were told) every
+   * friend; `only` those whose answer did not come last time (`attempt` counts).
+   */
+  | {
+    readonly type: "recheckFriends";
+    readonly all?: boolean;
+    readonly only?: readonly string[];
+    readonly attempt?: number;
+  }
   /** Whether this user is online (any live device). */
   | { readonly type: "online" }
   /** How many devices are online. */
@@ -128,7 +136,22 @@ function createUser(
    */
   const friendsOnline = new Set<string>();
   let recheckTimer: ReturnType<typeof setTimeout> | undefined;
-  const announce = async (ctx: ActorContext, isOnline: boolean, reply?: "online" | "all") => {
+  let recheckAll = false;
+  /** Asks friends again after `delayMs` (a pending `all` re-check stays `all`). */
+  const recheck = (
+    ctx: ActorContext,
+    delayMs: number,
+    options: { all?: boolean; only?: readonly string[]; attempt?: number } = {},
+  ) => {
+    clearTimeout(recheckTimer);
+    const all = recheckAll = recheckAll || (options.all ?? false);
+    const only = all && options.only === undefined ? undefined : options.only;
+    recheckTimer = setTimeout(
+      () => ctx.schedule({ type: "recheckFriends", all, only, attempt: options.attempt }),
+      delayMs,
+    );
+  };
+  const announce = async (ctx: ActorContext, isOnline: boolean, reply?: "online") => {
     online = isOnline;
     const page = await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE });
     for (const friend of page.friends) {
@@ -175,7 +198,9 @@ function createUser(
           sessions.set(mine, { conn: message.conn, deviceId: message.deviceId });
           if (!online) {
             friendsOnline.clear(); // new devices: they learn afresh from the answers
-            await announce(ctx, true, message.rehome ? "all" : "online");
+            await announce(ctx, true, "online");
+            // Moved by a view change: what the devices were told went with the old actor.
+            if (message.rehome) recheck(ctx, graceMs, { all: true });
           }
           if (sessions.size > MAX_SESSIONS_PER_USER) {
             const [oldest, entry] = sessions.entries().next().value!;
@@ -198,8 +223,7 @@ function createUser(
           }
           if (message.type === "nodesChanged" && sessions.size > 0 && friendsOnline.size > 0) {
             // After the grace period, so friends' moved actors have their sessions back.
-            clearTimeout(recheckTimer);
-            recheckTimer = setTimeout(() => ctx.schedule({ type: "recheckFriends" }), graceMs);
+            recheck(ctx, graceMs);
           }
           if (sessions.size === before) return sessions.size;
           if (sessions.size === 0 && online) {
@@ -219,7 +243,15 @@ function createUser(
           return undefined;
         case "recheckFriends": {
           recheckTimer = undefined;
-          const friends = [...friendsOnline];
+          recheckAll = false;
+          if (sessions.size === 0) return undefined;
+          const all = message.all ?? false;
+          const friends = message.only !== undefined
+            ? [...message.only]
+            : all
+            ? (await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE })).friends
+              .map((f) => f.userId)
+            : [...friendsOnline];
           const answers = await Promise.all(
             friends.map((friend) =>
               ctx.ask<boolean, UserMessage>(virtualRef(USER_KIND, friend), { type: "online" }, {
@@ -227,14 +259,27 @@ function createUser(
               }).catch(() => undefined)
             ),
           );
+          const unanswered: string[] = [];
           friends.forEach((friend, i) => {
-            if (answers[i] !== false || !friendsOnline.delete(friend)) return;
-            push(ctx, presenceNotify(friend, false, now()));
+            const answer = answers[i];
+            if (answer === undefined) unanswered.push(friend);
+            else if (answer && !friendsOnline.has(friend)) {
+              if (friendsOnline.size < MAX_TRACKED_FRIENDS) friendsOnline.add(friend);
+              push(ctx, presenceNotify(friend, true, now()));
+            } else if (!answer && (friendsOnline.delete(friend) || all)) {
+              push(ctx, presenceNotify(friend, false, now()));
+            }
           });
+          // Views settle at different moments on different nodes: an ask may have gone to a
+          // node that had not taken over yet. Ask those again, a few times, backing off.
+          const attempt = (message.attempt ?? 0) + 1;
+          if (unanswered.length > 0 && attempt < RECHECK_ATTEMPTS) {
+            recheck(ctx, graceMs * 2 ** attempt, { all, only: unanswered, attempt });
+          }
           return undefined;
         }
         case "presence":
-          if (message.reply === "all" || (message.reply === "online" && online)) {
+          if (message.reply === "online" && online) {
             ctx.tell<UserMessage>(virtualRef(USER_KIND, message.userId), {
               type: "presence",
               userId,

@@ -9,7 +9,7 @@ import type { Actor, AskOptions, KindOptions, StopReason } from "./actor.ts";
 import { Delivery } from "./actor.ts";
 import { restartPolicy, RestartTracker } from "./backoff.ts";
 import { Cell, type CellHost, isThenable, type Kind } from "./_cell.ts";
-import { type Clock, systemClock } from "./clock.ts";
+import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import type { Envelope, Reply, SystemBody, WireMessage } from "./envelope.ts";
 import { isReply } from "./envelope.ts";
 import {
@@ -85,6 +85,8 @@ interface PendingAsk {
 const DEFAULT_CAPACITY = 1024;
 const DEFAULT_IDLE_MS = 300_000;
 const EVICTION_SCAN = 64;
+/** Misrouted messages held at once while views settle; past it they are forwarded at once. */
+const MAX_HELD = 10_000;
 
 /**
  * The actors of one worker. Messages to an actor are handled one at a time (a turn
@@ -116,6 +118,10 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   readonly #pending = new Map<number, PendingAsk>();
   readonly #keys = new WeakMap<ActorRef, string>();
   #locations = new WeakMap<VirtualRef, Location>();
+  /** See `setLocate`: 0 forwards misrouted messages at once. */
+  #holdMs = 0;
+  #held: { readonly env: Envelope; readonly until: number }[] = [];
+  #holdTimer: TimerHandle | undefined;
   readonly #wheel: TimerWheel<Cell>;
   #locate: (ref: VirtualRef) => Location;
   readonly #transport: Transport | undefined;
@@ -265,17 +271,22 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   /**
    * Places virtual actors with `locate` from now on (a new cluster view). Resident actors
    * that now belong elsewhere passivate (their state is durable; whatever is queued for
-   * them goes on to the new owner), and messages that arrive for them later are
-   * forwarded once, then refused with `NotOwnerError`.
+   * them goes on to the new owner). A message that arrives for an actor this worker does
+   * not own is held up to `holdMs` (views change on different nodes at slightly different
+   * moments: ours may be the late one), then forwarded once to the owner we know, then
+   * refused with `NotOwnerError`.
    */
-  setLocate(locate: (ref: VirtualRef) => Location): void {
+  setLocate(locate: (ref: VirtualRef) => Location, options: { holdMs?: number } = {}): void {
     this.#locate = locate;
     this.#locations = new WeakMap();
+    if (options.holdMs !== undefined) this.#holdMs = options.holdMs;
     for (const cell of [...this.#virtual.values()]) {
       if (!this.#owns(cell.self as VirtualRef) && cell.state !== "stopping") {
         this.#requestPassivation(cell, "moved");
       }
     }
+    // What waited for this view: delivered here if ours now, else passed on.
+    this.#releaseHeld(Infinity);
   }
 
   /** Whether a virtual actor belongs on this worker under the current placement. */
@@ -328,7 +339,39 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
   receive(message: WireMessage): void {
     if (isReply(message)) this.#settle(message);
     else if (isBound(message.to) || this.#owns(message.to)) this.#deliverLocal(message);
+    else if (this.#holdMs > 0 && this.#held.length < MAX_HELD) this.#hold(message);
     else this.#misrouted(message);
+  }
+
+  /** Keeps a misrouted message until the view changes or `holdMs` passes. */
+  #hold(env: Envelope): void {
+    this.#held.push({ env, until: this.clock.now() + this.#holdMs });
+    if (this.#holdTimer === undefined) this.#armHold();
+  }
+
+  /** Delivers or forwards the held messages whose time is up (`now`), in arrival order. */
+  #releaseHeld(now: number): void {
+    const held = this.#held;
+    let kept = 0;
+    for (let i = 0; i < held.length; i++) {
+      const entry = held[i]!;
+      if (this.#owns(entry.env.to as VirtualRef)) this.#deliverLocal(entry.env);
+      else if (entry.until <= now) this.#misrouted(entry.env);
+      else held[kept++] = entry;
+    }
+    held.length = kept;
+    this.#armHold();
+  }
+
+  /** Sets the hold timer for the oldest held message (none when nothing is held). */
+  #armHold(): void {
+    if (this.#holdTimer !== undefined) this.clock.clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    if (this.#held.length === 0) return;
+    this.#holdTimer = this.clock.setTimeout(() => {
+      this.#holdTimer = undefined;
+      this.#releaseHeld(this.clock.now());
+    }, Math.max(1, this.#held[0]!.until - this.clock.now()));
   }
 
   /**
@@ -380,6 +423,9 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     if (this.#sweepTimer !== undefined) this.clock.clearInterval(this.#sweepTimer);
+    if (this.#holdTimer !== undefined) this.clock.clearTimeout(this.#holdTimer);
+    this.#holdTimer = undefined;
+    for (const { env } of this.#held.splice(0)) this.#deadLetter(env, "shutting down");
     for (const cell of [...this.#cells.values()]) {
       // A crashed actor waiting to restart has no instance to stop (no `stopped` hook runs
       // after a crash); waiting for its restart would hold shutdown for the whole backoff.

@@ -21,6 +21,11 @@ export interface PlacementView {
   /** Increases with every view this node applies. */
   readonly version: number;
   readonly nodes: readonly PlacementNode[];
+  /**
+   * How long a worker holds a message for an actor it does not own before passing it on:
+   * about how far apart nodes apply the same view (default 0: at once).
+   */
+  readonly holdMs?: number;
 }
 
 /**

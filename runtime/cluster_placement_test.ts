@@ -113,3 +113,38 @@ Deno.test("ActorSystem.setLocate() moves actors: the old owner passivates and fo
     await b.shutdown();
   }
 });
+
+Deno.test("ActorSystem holds a message its older view misroutes until its view catches up", async () => {
+  const systems = new Map<string, ActorSystem>();
+  const transport = wire(systems);
+  const onlyA = clusterLocator([{ node: "a", workers: 1 }]);
+  const onlyB = clusterLocator([{ node: "b", workers: 1 }]);
+  const a = new ActorSystem({ node: "a", transport, locate: onlyB });
+  const b = new ActorSystem({ node: "b", transport, locate: onlyB });
+  b.setLocate(onlyA, { holdMs: 60_000 }); // b is the late one: it still thinks a owns x
+  systems.set("a", a).set("b", b);
+  const log: string[] = [];
+  counters(a, log);
+  counters(b, log);
+  try {
+    const ref = virtualRef<number>("counter", "x");
+    // a (new view) sends to b; b holds it rather than bouncing it back to a.
+    const answer = a.ask(ref, 5, { timeoutMs: 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(log, [], "held, not delivered or forwarded yet");
+    b.setLocate(onlyB); // b's view arrives: the held message is b's own now
+    assert.equal(await answer, 5);
+    assert.deepEqual(log, ["b:x=5"]);
+    assert.equal(b.metrics().messagesForwarded, 0);
+    // Held past its time with no new view: passed on once (here to a, which refuses it).
+    b.setLocate(onlyA, { holdMs: 30 });
+    // (The runtime's timers do not keep a process alive: this one does, for the test.)
+    const alive = setTimeout(() => {}, 5000);
+    await assert.rejects(a.ask(ref, 1, { timeoutMs: 5000 }), NotOwnerError);
+    clearTimeout(alive);
+    assert.equal(b.metrics().messagesForwarded, 1);
+  } finally {
+    await a.shutdown();
+    await b.shutdown();
+  }
+});

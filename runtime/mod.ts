@@ -41,7 +41,12 @@ export {
 } from "./backoff.ts";
 export { type Clock, FakeClock, systemClock, type TimerHandle } from "./clock.ts";
 export { clusterLocator, type PlacementNode, type PlacementView } from "./cluster_placement.ts";
-export { type ClusterMember, type ClusterView, clusterViewId } from "./cluster_view.ts";
+export {
+  type ClusterMember,
+  type ClusterView,
+  clusterViewId,
+  DEFAULT_STABILIZE_MS,
+} from "./cluster_view.ts";
 export {
   DEFAULT_HEARTBEAT_MS,
   deleteMembershipRegistry,

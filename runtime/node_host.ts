@@ -190,7 +190,9 @@ export class NodeHost implements AsyncDisposable {
    */
   setView(view: PlacementView): void {
     if (this.#view !== undefined && view.version <= this.#view.version) return;
-    this.system.setLocate(clusterLocator(view.nodes, { shards: this.#options.shards }));
+    this.system.setLocate(clusterLocator(view.nodes, { shards: this.#options.shards }), {
+      holdMs: view.holdMs ?? 0,
+    });
     this.#view = view;
     for (const slot of this.#slots) {
       slot.worker?.postMessage({ t: "view", view } satisfies ToWorker);

@@ -78,7 +78,7 @@ let remote: Transport | undefined;
 function applyView(next: PlacementView): void {
   if (view !== undefined && next.version <= view.version) return;
   view = next;
-  system?.setLocate(clusterLocator(next.nodes, { shards }));
+  system?.setLocate(clusterLocator(next.nodes, { shards }), { holdMs: next.holdMs ?? 0 });
   for (const listener of viewListeners) {
     try {
       listener(next);

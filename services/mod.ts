@@ -437,6 +437,8 @@ export {
   openStores,
   /** A bucket of N attempts per minute. */
   perMinute,
+  /** Longest a Postgres store call may take before it fails as unavailable (10 s). */
+  PG_CALL_DEADLINE_MS,
   /** Where the durable store is: the data dir, or Postgres URL, schema and pool size. */
   type StoreOptions,
   /** The durable ports on one backend, and `close()`. */

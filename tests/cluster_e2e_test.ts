@@ -641,7 +641,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cluster e2e: a node without services logs in and syncs through the nodes that serve them",
+  name:
+    "cluster e2e: a node without services logs in, sends and syncs through the nodes serving them",
   ignore,
   async fn() {
     await using cluster = new TestCluster();
@@ -649,8 +650,17 @@ Deno.test({
     const bare = await cluster.start(["--services", "none"]);
     await cluster.converged([serving.id, bare.id]);
     // Register and log in over the bare node's HTTP API: the auth service runs elsewhere.
-    const alice = await userTokens(bare.server, "remoteauth");
-    const bob = await userTokens(bare.server, "remotesync");
+    const users: Awaited<ReturnType<typeof userTokens>>[] = [];
+    for (let i = 0; i < 6; i++) users.push(await userTokens(bare.server, `remote${i}`));
+    // A pair whose conversation lives on the bare node: its writes go to the persist service.
+    const ids = [serving.id, bare.id];
+    const pairs = users.flatMap((a) => users.map((b) => [a, b] as const))
+      .filter(([a, b]) => a.userId < b.userId);
+    const pair = pairs.find(([a, b]) =>
+      ownerOf(directConversationId(a.userId, b.userId), ids) === bare.id
+    );
+    assert.ok(pair, "some conversation lives on the bare node");
+    const [alice, bob] = pair;
     const stores = await cluster.stores();
     try {
       await befriend(stores, alice.userId, bob.userId);
@@ -671,7 +681,7 @@ Deno.test({
       await cluster.converged([bare.id], [bare]);
       const started = Date.now();
       const refused = await postJson(bare.server, "/v1/auth/login", {
-        username: "remoteauth",
+        username: `remote${users.indexOf(alice)}`,
         password: "correct horse battery",
         deviceId: "tablet",
       });
