@@ -219,6 +219,8 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
       }
     };
     return {
+      // A write in flight, or sends waiting for one, are answered here before the move.
+      canMove: () => state.inFlight === undefined && state.pending.length === 0,
       async started(ctx) {
         // Conversations are created by the chat handler on a permitted send. A missing one
         // stays resident refusing with ConversationNotFound; a send makes it look again.

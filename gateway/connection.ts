@@ -140,6 +140,11 @@ export type ConnectionMessage =
   | { readonly type: "ended"; readonly reason: string }
   /** A frame for the client from elsewhere in the node (notifications). */
   | { readonly type: "push"; readonly frame: FrameInit; readonly droppable?: boolean }
+  /**
+   * Shutdown: refuse new requests (ShuttingDown, so the client retries elsewhere), answer
+   * those already accepted, then close with the shutdown code.
+   */
+  | { readonly type: "drain" }
   /** Close the connection: kicks, timeouts, shutdown. */
   | {
     readonly type: "close";
@@ -181,6 +186,9 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
   readonly #bucket: TokenBucket;
   #strikes = 0;
   #ctx: ActorContext | undefined;
+  /** Requests accepted and answered later (a push RESPONSE answers each once). */
+  #pending = 0;
+  #draining = false;
 
   constructor(ref: ActorRef<ConnectionMessage>, init: ConnectionInit) {
     this.#deps = init.deps;
@@ -264,6 +272,14 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
           if (message.droppable) return;
           return this.#close(ctx, CloseCode.SlowConsumer, { drainMs: 0 });
         }
+        if (message.frame.kind === FrameKind.RESPONSE && this.#pending > 0) {
+          this.#pending--;
+          if (this.#draining && this.#pending === 0) return this.#closeDrained(ctx);
+        }
+        return;
+      case "drain":
+        this.#draining = true;
+        if (this.#pending === 0) return this.#closeDrained(ctx);
         return;
       case "close":
         return this.#close(ctx, message.code, message);
@@ -310,6 +326,10 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
       this.#reply(ctx, frame.id, errorBody(ErrorCode.AlreadyAuthenticated));
       return;
     }
+    if (this.#draining) {
+      this.#reply(ctx, frame.id, errorBody(ErrorCode.ShuttingDown));
+      return;
+    }
     let response: FrameInit | typeof DEFERRED | undefined;
     try {
       response = await this.#deps.handleRequest?.(identity, frame, ctx);
@@ -323,7 +343,10 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
       this.#reply(ctx, frame.id, errorBody(outage ? ErrorCode.Unavailable : ErrorCode.Internal));
       return;
     }
-    if (response === DEFERRED) return;
+    if (response === DEFERRED) {
+      this.#pending++;
+      return;
+    }
     if (response === undefined) {
       this.#reply(
         ctx,
@@ -428,6 +451,10 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
       error: errorBody(code, options),
     });
     return this.#close(ctx, closeCode, { errorCode: code, reason: options.message });
+  }
+
+  #closeDrained(ctx: ActorContext): Promise<void> {
+    return this.#close(ctx, CloseCode.ServerShutdown, { errorCode: ErrorCode.ShuttingDown });
   }
 
   #reply(ctx: ActorContext, id: Long, error: ReturnType<typeof errorBody>): void {

@@ -266,6 +266,17 @@ export class Gateway {
     }
     clearInterval(this.#sweepTimer);
     const drainMs = options.drainMs ?? 2000;
+    // First let each connection answer what it accepted (refusing anything new), then
+    // close whatever is left.
+    const deadline = Date.now() + drainMs;
+    for (const entry of this.#connections) {
+      if (!entry.closed) {
+        this.#system.tell(entry.ref, { type: "drain" } satisfies ConnectionMessage);
+      }
+    }
+    while (Date.now() < deadline && [...this.#connections].some((entry) => !entry.closed)) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     await Promise.all(
       [...this.#connections.values()].map((entry) =>
         this.#system.ask(

@@ -81,6 +81,12 @@ export interface Actor<M = unknown> {
    * live connections that a reactivation could not rebuild). Default: may passivate.
    */
   canPassivate?(ctx: ActorContext): boolean;
+  /**
+   * Asked before the actor moves to another worker (a new cluster view): `false` while it
+   * has work in flight whose outcome only it can apply (e.g. a store write it must answer
+   * senders for); it is asked again shortly. Default: may move at once.
+   */
+  canMove?(ctx: ActorContext): boolean;
   /** A message this actor sent was rejected or could not be delivered. */
   undelivered?(ctx: ActorContext, message: Undelivered): void | Promise<void>;
 }

@@ -85,6 +85,8 @@ interface PendingAsk {
 const DEFAULT_CAPACITY = 1024;
 const DEFAULT_IDLE_MS = 300_000;
 const EVICTION_SCAN = 64;
+/** How soon a moving actor with work in flight is asked again whether it can go. */
+const MOVE_RETRY_MS = 20;
 /** Misrouted messages held at once while views settle; past it they are forwarded at once. */
 const MAX_HELD = 10_000;
 
@@ -716,6 +718,15 @@ export class ActorSystem implements TransportSink, CellHost, AsyncDisposable {
         // The actor may also hold something that must not be dropped (live sessions).
         // A moved actor goes whatever it holds: its new owner takes over.
         const moved = body.reason === "moved";
+        if (moved && cell.actor?.canMove?.(cell) === false && !this.#closed) {
+          // Work in flight: let it finish here (new messages already go to the new owner).
+          this.clock.setTimeout(() => {
+            if (cell.state !== "stopped" && !this.#owns(cell.self as VirtualRef)) {
+              this.#requestPassivation(cell, "moved");
+            }
+          }, MOVE_RETRY_MS);
+          return true;
+        }
         const refused = body.reason !== "requested" && !moved &&
           cell.actor?.canPassivate?.(cell) === false;
         if ((cell.mailbox.userSize > 0 && !moved || refused) && !this.#closed) {
