@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   type ClusterMember,
   clusterViewId,
-  FenceMonitor,
   memberProblem,
   MembershipTable,
 } from "./cluster_view.ts";
@@ -192,55 +191,6 @@ Deno.test("MembershipTable forgets unregistered nodes after a while", () => {
   assert.deepEqual(table.unheard(), ["x1"]);
 });
 
-Deno.test("FenceMonitor.check() stays quiet while healthy", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  for (let t = 25; t <= 5000; t += 25) {
-    if (t % 100 === 0) monitor.ownHeartbeat(t);
-    assert.equal(monitor.check(t), undefined);
-  }
-});
-
-Deno.test("FenceMonitor.check() reports an event-loop stall", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  monitor.ownHeartbeat(500);
-  assert.equal(monitor.check(500), undefined);
-  assert.match(monitor.check(1026)!, /^Event loop stalled for 501 ms/);
-});
-
-Deno.test("FenceMonitor.check() reports a disconnect longer than the lease", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  monitor.disconnected(100);
-  monitor.disconnected(200);
-  for (let t = 25; t <= 600; t += 25) {
-    monitor.ownHeartbeat(t);
-    assert.equal(monitor.check(t), undefined);
-  }
-  monitor.ownHeartbeat(625);
-  assert.match(monitor.check(625)!, /^NATS disconnected for 525 ms/);
-});
-
-Deno.test("FenceMonitor.check() forgets a disconnect after the reconnect", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  monitor.disconnected(0);
-  for (let t = 25; t <= 1000; t += 25) {
-    if (t === 400) monitor.reconnected(t);
-    monitor.ownHeartbeat(t);
-    assert.equal(monitor.check(t), undefined);
-  }
-});
-
-Deno.test("FenceMonitor.check() reports own heartbeats that stopped coming back", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  monitor.ownHeartbeat(100);
-  for (let t = 25; t <= 600; t += 25) assert.equal(monitor.check(t), undefined);
-  assert.match(monitor.check(625)!, /^Own heartbeats not received back for 525 ms/);
-});
-
-Deno.test("FenceMonitor() rejects non-positive durations", () => {
-  assert.throws(() => new FenceMonitor({ leaseMs: 0, checkEveryMs: 1, now: 0 }), RangeError);
-  assert.throws(() => new FenceMonitor({ leaseMs: 1, checkEveryMs: NaN, now: 0 }), RangeError);
-});
-
 Deno.test("memberProblem() accepts members and names what is wrong", () => {
   assert.equal(memberProblem(A), undefined);
   assert.equal(memberProblem({ node: "host-1.123.x_Y=", workers: 8, since: 0 }), undefined);
@@ -251,17 +201,6 @@ Deno.test("memberProblem() accepts members and names what is wrong", () => {
   assert.match(memberProblem({ ...A, node: "x".repeat(257) })!, /node/);
   assert.match(memberProblem({ ...A, workers: 1.5 })!, /workers 1\.5/);
   assert.match(memberProblem({ ...A, since: "now" })!, /since now/);
-});
-
-Deno.test("FenceMonitor.check() names the lost link when own heartbeats stopped first", () => {
-  const monitor = new FenceMonitor({ leaseMs: 500, checkEveryMs: 25, now: 0 });
-  monitor.ownHeartbeat(100);
-  monitor.disconnected(180);
-  for (let t = 25; t <= 600; t += 25) assert.equal(monitor.check(t), undefined);
-  assert.match(
-    monitor.check(625)!,
-    /^NATS disconnected for 445 ms, own heartbeats not received back for 525 ms/,
-  );
 });
 
 Deno.test("MembershipTable() caps the default suspectMs at deadMs", () => {

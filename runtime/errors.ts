@@ -38,6 +38,41 @@ export class ShutdownError extends Error {
   override name = "ShutdownError";
 }
 
+/**
+ * Thrown by a service bus `call` when no node serves the service right now (NATS "no
+ * responders", no local handler, or the bus or its connection is closed). Safe to retry
+ * later: nothing ran.
+ */
+export class ServiceUnavailableError extends Error {
+  /** Always `"ServiceUnavailableError"`. */
+  override name = "ServiceUnavailableError";
+  /** Always `"SERVICE_UNAVAILABLE"`, for callers that test `error.code`. */
+  readonly code = "SERVICE_UNAVAILABLE";
+}
+
+/**
+ * Thrown by a service bus `call` when no answer came within the deadline (or the
+ * connection was lost while waiting): the outcome is unknown, the handler may still run.
+ */
+export class ServiceTimeoutError extends Error {
+  /** Always `"ServiceTimeoutError"`. */
+  override name = "ServiceTimeoutError";
+  /** Always `"SERVICE_TIMEOUT"`, for callers that test `error.code`. */
+  readonly code = "SERVICE_TIMEOUT";
+}
+
+/**
+ * Thrown by a service bus `call` when the server it reached already handles
+ * `maxConcurrent` requests of the service: the request was refused before its handler
+ * ran. Retry later (with backoff).
+ */
+export class ServiceBusyError extends Error {
+  /** Always `"ServiceBusyError"`. */
+  override name = "ServiceBusyError";
+  /** Always `"SERVICE_BUSY"`, for callers that test `error.code`. */
+  readonly code = "SERVICE_BUSY";
+}
+
 /** Serializable form of an error, for replies that cross workers or nodes. */
 export interface ErrorData {
   readonly name: string;
@@ -51,6 +86,9 @@ const KNOWN: Record<string, new (message: string) => Error> = {
   ActorFailedError,
   ShutdownError,
   NotOwnerError,
+  ServiceUnavailableError,
+  ServiceTimeoutError,
+  ServiceBusyError,
   TypeError,
   RangeError,
 };

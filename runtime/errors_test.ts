@@ -5,6 +5,9 @@ import {
   DeadLetterError,
   fromErrorData,
   MailboxFullError,
+  ServiceBusyError,
+  ServiceTimeoutError,
+  ServiceUnavailableError,
   ShutdownError,
   toErrorData,
 } from "./errors.ts";
@@ -82,5 +85,20 @@ Deno.test("fromErrorData() does not resolve names through the prototype chain", 
     assert.ok(back instanceof Error, name);
     assert.equal(back.name, name);
     assert.equal(back.message, "m");
+  }
+});
+
+Deno.test("fromErrorData() rebuilds the service errors with their code", () => {
+  const codes = [
+    [ServiceUnavailableError, "SERVICE_UNAVAILABLE"],
+    [ServiceTimeoutError, "SERVICE_TIMEOUT"],
+    [ServiceBusyError, "SERVICE_BUSY"],
+  ] as const;
+  for (const [ErrorClass, code] of codes) {
+    const back = fromErrorData(toErrorData(new ErrorClass("m")));
+    assert.ok(back instanceof ErrorClass, ErrorClass.name);
+    assert.equal(back.name, ErrorClass.name);
+    assert.equal(back.message, "m");
+    assert.equal((back as { code?: string }).code, code);
   }
 });

@@ -7,7 +7,10 @@
  * this project runs on ignores per-key TTL and sends no event when a key
  * expires). Every node watches both; the registry says who joined and left,
  * heartbeats say who is alive. A node silent for `deadMs` is dead, and the
- * alive node with the smallest id deletes its entry.
+ * alive node with the smallest id (the cleanup leader) deletes its entry.
+ * Deleting leaves a delete marker in the bucket; the cleanup leader purges
+ * markers older than 30 minutes every 5 minutes, so departed nodes do not
+ * pile up in the bucket (see {@linkcode MembershipTuning}).
  *
  * A node fences itself (stops, then calls `onFenced`) when its NATS link was
  * down, its own heartbeats did not come back, or its event loop stalled, for
@@ -19,17 +22,17 @@
  */
 
 import type { NatsConnection, QueuedIterator, Status, Subscription } from "@nats-io/transport-node";
-import { type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
+import { Bucket, type KV, Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { type Clock, systemClock, type TimerHandle } from "./clock.ts";
 import {
   type ClusterMember,
   type ClusterView,
   DEFAULT_DEAD_MS,
   DEFAULT_STABILIZE_MS,
-  FenceMonitor,
   memberProblem,
   MembershipTable,
 } from "./cluster_view.ts";
+import { FenceMonitor } from "./fence_monitor.ts";
 import { type LogFields, type Logger, type LogLevel, nullLogger } from "./logger.ts";
 
 /** Default heartbeat period. */
@@ -40,6 +43,14 @@ const BAD_INPUT_LOG_EVERY_MS = 5_000;
 const CHECKS_PER_HEARTBEAT = 4;
 /** A joining node waits this many heartbeat periods for registered peers it has not heard yet. */
 const JOIN_WAIT_HEARTBEATS = 1.5;
+/** Default period of the cleanup leader's purge of delete markers. */
+const DEFAULT_PURGE_EVERY_MS = 5 * 60_000;
+/**
+ * Default age a delete marker must reach before it is purged. A node that reconnects
+ * checks its own entry for a marker (declared dead: fence); it fences itself after
+ * `deadMs` offline anyway, so this is a wide margin.
+ */
+const DEFAULT_PURGE_OLDER_MS = 30 * 60_000;
 
 /** Options of {@linkcode Membership.join}; durations in ms. */
 export interface MembershipOptions {
@@ -71,6 +82,20 @@ export interface MembershipOptions {
    * KV entry is deleted in the background, best effort.
    */
   readonly onFenced: (reason: string) => void;
+}
+
+/**
+ * Internal tuning of {@linkcode Membership.join}, for tests (not exported by `mod.ts`);
+ * durations in ms.
+ */
+export interface MembershipTuning {
+  /**
+   * How often the cleanup leader (the alive member with the smallest node id) purges the
+   * registry's delete markers; default 5 minutes, the first purge one period after joining.
+   */
+  readonly purgeEveryMs?: number;
+  /** Only delete markers at least this old are purged (by server time); default 30 minutes. */
+  readonly purgeOlderMs?: number;
 }
 
 /** The heartbeat payload on `flashim.<cluster>.hb` (JSON). */
@@ -123,6 +148,8 @@ export class Membership {
   readonly #bucket: string;
   readonly #heartbeatMs: number;
   readonly #deadMs: number;
+  readonly #purgeEveryMs: number;
+  readonly #purgeOlderMs: number;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #onView: (view: ClusterView) => void;
@@ -147,8 +174,11 @@ export class Membership {
   #seq = 0;
   #badInputs = 0;
   #badInputLoggedAt = -Infinity;
+  /** When the last purge of delete markers started (or the lease, before the first). */
+  #purgedAt = 0;
+  #purging = false;
 
-  private constructor(options: MembershipOptions) {
+  private constructor(options: MembershipOptions & MembershipTuning) {
     const cluster = options.cluster;
     if (typeof cluster !== "string" || cluster.length === 0) {
       throw new TypeError(`Cannot join cluster: cluster ${JSON.stringify(cluster)} is empty`);
@@ -165,6 +195,13 @@ export class Membership {
         `Cannot join cluster ${cluster}: heartbeatMs ${heartbeatMs} is not within 0..deadMs ${deadMs} (exclusive)`,
       );
     }
+    const purgeEveryMs = options.purgeEveryMs ?? DEFAULT_PURGE_EVERY_MS;
+    const purgeOlderMs = options.purgeOlderMs ?? DEFAULT_PURGE_OLDER_MS;
+    if (!(purgeEveryMs > 0) || !(purgeOlderMs >= 0)) {
+      throw new RangeError(
+        `Cannot join cluster ${cluster}: purgeEveryMs ${purgeEveryMs} is not positive or purgeOlderMs ${purgeOlderMs} is negative`,
+      );
+    }
     this.#table = new MembershipTable({
       self: options.self,
       suspectMs: options.suspectMs,
@@ -179,6 +216,8 @@ export class Membership {
     this.#bucket = registryBucket(cluster);
     this.#heartbeatMs = heartbeatMs;
     this.#deadMs = deadMs;
+    this.#purgeEveryMs = purgeEveryMs;
+    this.#purgeOlderMs = purgeOlderMs;
     this.#logger = options.logger ?? nullLogger;
     this.#clock = options.clock ?? systemClock;
     this.#onView = options.onView;
@@ -202,7 +241,7 @@ export class Membership {
    * @throws {Error} if the bucket cannot be opened or the entry written, or
    * the node would have fenced itself while joining; nothing is left running.
    */
-  static async join(options: MembershipOptions): Promise<Membership> {
+  static async join(options: MembershipOptions & MembershipTuning): Promise<Membership> {
     const membership = new Membership(options);
     try {
       await membership.#start();
@@ -282,6 +321,7 @@ export class Membership {
       checkEveryMs: checkMs,
       now: clock.now(),
     });
+    this.#purgedAt = clock.now();
     const ready = new Promise<void>((resolve, reject) => {
       this.#joining = { resolve, reject, startedAt: clock.now() };
     });
@@ -423,9 +463,47 @@ export class Membership {
           }),
         );
       }
+      this.#maybePurge(now);
     } catch (error) {
       this.#log("error", "Membership check failed", { error });
     }
+  }
+
+  /**
+   * The cleanup leader purges old delete markers every `purgeEveryMs`: each departed node
+   * leaves one, and node ids are never reused, so they would pile up forever. On a timer
+   * rather than after deletes: graceful leaves and fenced nodes delete their own entries.
+   * One purge at a time; a failure is logged and retried next period. A purge is given up
+   * after `deadMs`: `purgeDeletes` (nats.js kv 3.4) can hang for ~30 s when an entry
+   * changes while it reads the bucket, and close() must not wait for that.
+   */
+  #maybePurge(now: number): void {
+    // `purgeDeletes` is on the bucket class, not on the `KV` interface `Kvm` returns.
+    const kv = this.#kv;
+    if (!(kv instanceof Bucket) || this.#disconnected || this.#joining || this.#purging) return;
+    if (now - this.#purgedAt < this.#purgeEveryMs) return;
+    if (this.#table.members(now)[0].node !== this.#self.node) return;
+    this.#purgedAt = now;
+    this.#purging = true;
+    const purge = kv.purgeDeletes(this.#purgeOlderMs).then(
+      ({ purged }) => {
+        this.#log(purged > 0 ? "info" : "debug", "Purged registry delete markers", { purged });
+      },
+      (error) => this.#log("warn", "Cannot purge registry delete markers", { error }),
+    );
+    const deadline = this.#timer(this.#deadMs);
+    let finished = false;
+    this.#track(
+      Promise.race([purge.then(() => finished = true), deadline.elapsed]).finally(() => {
+        this.#purging = false;
+        deadline.cancel();
+        if (!finished && !this.#stopped) {
+          this.#log("warn", "Registry purge did not finish in time; retrying next period", {
+            timeoutMs: this.#deadMs,
+          });
+        }
+      }),
+    );
   }
 
   #maybeReady(now: number): void {
@@ -579,13 +657,25 @@ export class Membership {
   }
 
   #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
+    return this.#timer(ms).elapsed;
+  }
+
+  /** A sleep that `#shutdown` ends early and `cancel` ends at once (both resolve it). */
+  #timer(ms: number): { elapsed: Promise<void>; cancel: () => void } {
+    let cancel = () => {};
+    const elapsed = new Promise<void>((resolve) => {
       const handle = this.#clock.setTimeout(() => {
         this.#sleeps.delete(handle);
         resolve();
       }, ms);
       this.#sleeps.set(handle, resolve);
+      cancel = () => {
+        this.#clock.clearTimeout(handle);
+        this.#sleeps.delete(handle);
+        resolve();
+      };
     });
+    return { elapsed, cancel };
   }
 
   #emitView(view: ClusterView): void {

@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import type { ClusterMember, ClusterView } from "./cluster_view.ts";
 import { jsonLogger } from "./logger.ts";
-import { Membership, type MembershipOptions } from "./membership.ts";
+import { Membership, type MembershipOptions, type MembershipTuning } from "./membership.ts";
 
 const SHARED_NATS = "127.0.0.1:4222";
 const FAST = { heartbeatMs: 100, suspectMs: 300, deadMs: 500, stabilizeMs: 100 } as const;
@@ -44,7 +44,10 @@ class TestCluster implements AsyncDisposable {
     return nc;
   }
 
-  async join(name: string, options: Partial<MembershipOptions> = {}): Promise<TestNode> {
+  async join(
+    name: string,
+    options: Partial<MembershipOptions & MembershipTuning> = {},
+  ): Promise<TestNode> {
     const nc = await this.connect();
     const self = {
       node: `${name}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}`,
@@ -176,6 +179,39 @@ Deno.test("Membership.leave() drops the member well before deadMs", async () => 
   assert.notEqual(await cluster.entry(b.self.node), "PUT");
   assert.deepEqual([...a.fenced, ...b.fenced, ...c.fenced], []);
   await b.membership.leave(); // idempotent
+});
+
+/** Joins "a" (the cleanup leader: it sorts first) and "b" with `tuning`; then "b" leaves. */
+async function leaveWith(
+  cluster: TestCluster,
+  tuning: MembershipTuning,
+): Promise<[TestNode, TestNode]> {
+  const [a, b] = [await cluster.join("a", tuning), await cluster.join("b", tuning)];
+  await waitFor("two converged views", () => converged([a, b]));
+  await b.membership.leave();
+  return [a, b];
+}
+
+function purges(node: TestNode): number {
+  return node.logs.filter((line) => line.includes("Purged registry delete markers")).length;
+}
+
+Deno.test("Membership's cleanup leader purges the delete markers of departed members", async () => {
+  await using cluster = new TestCluster();
+  const [a, b] = await leaveWith(cluster, { purgeEveryMs: 100, purgeOlderMs: 0 });
+  await waitFor("b's delete marker purged", async () => !(await cluster.entry(b.self.node)));
+  assert.equal(await cluster.entry(a.self.node), "PUT");
+  assert.ok(purges(a) > 0);
+  assert.deepEqual([...a.fenced, ...b.fenced], []);
+});
+
+Deno.test("Membership keeps delete markers younger than purgeOlderMs", async () => {
+  await using cluster = new TestCluster();
+  const [a, b] = await leaveWith(cluster, { purgeEveryMs: 100, purgeOlderMs: 60_000 });
+  const before = purges(a);
+  await waitFor("a purge after the leave", () => purges(a) > before);
+  assert.equal(await cluster.entry(b.self.node), "DEL");
+  assert.deepEqual([...a.fenced, ...b.fenced], []);
 });
 
 Deno.test("Membership fences a member whose NATS connection closed", async () => {

@@ -54,19 +54,17 @@ export {
   type MembershipOptions,
 } from "./membership.ts";
 export {
-  LocalServiceBus,
-  type LocalServiceBusOptions,
-  NatsServiceBus,
-  type NatsServiceBusOptions,
-  type NatsServiceBusStats,
   type ServiceBus,
-  ServiceBusyError,
   type ServiceCallOptions,
   type ServiceHandler,
   serviceSubject,
-  ServiceTimeoutError,
-  ServiceUnavailableError,
 } from "./service_bus.ts";
+export { LocalServiceBus, type LocalServiceBusOptions } from "./service_bus_local.ts";
+export {
+  NatsServiceBus,
+  type NatsServiceBusOptions,
+  type NatsServiceBusStats,
+} from "./service_bus_nats.ts";
 export { remotePort, servePort } from "./service_port.ts";
 export {
   NatsTransport,
@@ -83,6 +81,9 @@ export {
   fromErrorData,
   MailboxFullError,
   NotOwnerError,
+  ServiceBusyError,
+  ServiceTimeoutError,
+  ServiceUnavailableError,
   ShutdownError,
   toErrorData,
 } from "./errors.ts";

@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { deserialize } from "node:v8";
 import { connect } from "@nats-io/transport-node";
-import { ShutdownError } from "./errors.ts";
-import type { Logger } from "./logger.ts";
 import {
-  LocalServiceBus,
-  NatsServiceBus,
-  type NatsServiceBusOptions,
   ServiceBusyError,
-  serviceSubject,
   ServiceTimeoutError,
   ServiceUnavailableError,
-} from "./service_bus.ts";
+  ShutdownError,
+} from "./errors.ts";
+import type { Logger } from "./logger.ts";
+import { serviceSubject } from "./service_bus.ts";
+import { LocalServiceBus } from "./service_bus_local.ts";
+import { NatsServiceBus, type NatsServiceBusOptions } from "./service_bus_nats.ts";
 
 const NATS_URL = Deno.env.get("FLASH_TEST_NATS_URL") ?? "nats://127.0.0.1:4222";
 

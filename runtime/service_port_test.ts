@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
-import { LocalServiceBus, NatsServiceBus, ServiceUnavailableError } from "./service_bus.ts";
+import { ServiceUnavailableError } from "./errors.ts";
+import { LocalServiceBus } from "./service_bus_local.ts";
+import { NatsServiceBus } from "./service_bus_nats.ts";
 import { remotePort, servePort } from "./service_port.ts";
 
 const NATS_URL = Deno.env.get("FLASH_TEST_NATS_URL") ?? "nats://127.0.0.1:4222";
