@@ -284,8 +284,12 @@ export async function setup(
   revocations.subscribe((sessionId) => gateway.closeSession(sessionId));
   // A new view: users whose actor moved attach their connections at the new owner, and
   // sessions on nodes that left (or died) stop counting as online.
+  let before = context.view()?.nodes.map((n) => n.node) ?? [context.node];
   context.onView((view) => {
     const live = view.nodes.map((n) => n.node);
+    // Only a departure (a death looks the same) can leave devices with stale presence.
+    const lost = before.some((node) => !live.includes(node));
+    before = live;
     for (const ref of system.residents(USER_KIND)) {
       system.tell<UserMessage>(ref, { type: "nodesChanged", live });
     }
@@ -295,7 +299,7 @@ export async function setup(
         type: "attach",
         conn: entry.ref as BoundRef,
         deviceId,
-        rehome: true,
+        rehome: lost,
       });
     }
   });

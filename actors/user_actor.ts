@@ -29,8 +29,9 @@ export type UserMessage =
     readonly conn: BoundRef;
     readonly deviceId: string;
     /**
-     * Attached again after a cluster view change (the user's actor may have moved, losing
-     * what the devices were told): friends answer with their presence, offline included.
+     * Attached again after a cluster view change that removed nodes: the user's actor may
+     * have moved, and friends whose actors died with a node said nothing. A fresh actor
+     * re-checks every friend's presence for the devices.
      */
     readonly rehome?: boolean;
   }
