@@ -82,17 +82,24 @@ function counters(system: ActorSystem, log: string[]) {
   });
 }
 
-Deno.test("ActorSystem.setLocate() moves actors: the old owner passivates and forwards once", async () => {
+/** Nodes a and b in one process, each placing by its own view ("a" or "b" owns all). */
+function twoNodes(viewOfA: "a" | "b", viewOfB: "a" | "b") {
   const systems = new Map<string, ActorSystem>();
   const transport = wire(systems);
   const onlyA = clusterLocator([{ node: "a", workers: 1 }]);
   const onlyB = clusterLocator([{ node: "b", workers: 1 }]);
-  const a = new ActorSystem({ node: "a", transport, locate: onlyA });
-  const b = new ActorSystem({ node: "b", transport, locate: onlyA });
+  const view = (owner: "a" | "b") => owner === "a" ? onlyA : onlyB;
+  const a = new ActorSystem({ node: "a", transport, locate: view(viewOfA) });
+  const b = new ActorSystem({ node: "b", transport, locate: view(viewOfB) });
   systems.set("a", a).set("b", b);
   const log: string[] = [];
   counters(a, log);
   counters(b, log);
+  return { a, b, onlyA, onlyB, log };
+}
+
+Deno.test("ActorSystem.setLocate() moves actors: the old owner passivates and forwards once", async () => {
+  const { a, b, onlyB, log } = twoNodes("a", "a");
   try {
     const ref = virtualRef<number>("counter", "x");
     assert.equal(await b.ask(ref, 1, { timeoutMs: 1000 }), 1);
@@ -115,17 +122,8 @@ Deno.test("ActorSystem.setLocate() moves actors: the old owner passivates and fo
 });
 
 Deno.test("ActorSystem holds a message its older view misroutes until its view catches up", async () => {
-  const systems = new Map<string, ActorSystem>();
-  const transport = wire(systems);
-  const onlyA = clusterLocator([{ node: "a", workers: 1 }]);
-  const onlyB = clusterLocator([{ node: "b", workers: 1 }]);
-  const a = new ActorSystem({ node: "a", transport, locate: onlyB });
-  const b = new ActorSystem({ node: "b", transport, locate: onlyB });
+  const { a, b, onlyA, onlyB, log } = twoNodes("b", "b");
   b.setLocate(onlyA, { holdMs: 60_000 }); // b is the late one: it still thinks a owns x
-  systems.set("a", a).set("b", b);
-  const log: string[] = [];
-  counters(a, log);
-  counters(b, log);
   try {
     const ref = virtualRef<number>("counter", "x");
     // a (new view) sends to b; b holds it rather than bouncing it back to a.
