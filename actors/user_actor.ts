@@ -247,12 +247,24 @@ function createUser(
           recheckAll = false;
           if (sessions.size === 0) return undefined;
           const all = message.all ?? false;
-          const friends = message.only !== undefined
-            ? [...message.only]
-            : all
-            ? (await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE })).friends
-              .map((f) => f.userId)
-            : [...friendsOnline];
+          const attempt = (message.attempt ?? 0) + 1;
+          let friends: string[];
+          if (message.only !== undefined) friends = [...message.only];
+          else if (!all) friends = [...friendsOnline];
+          else {
+            try {
+              const page = await friendStore.friendsOf(userId, { limit: MAX_FRIENDS_PAGE });
+              friends = page.friends.map((f) => f.userId);
+            } catch (error) {
+              // The store is away: a failed turn would restart this actor and drop its
+              // sessions. Ask again later instead.
+              ctx.log.log("warn", "Presence re-check could not list friends", { userId, error });
+              if (attempt < RECHECK_ATTEMPTS) {
+                recheck(ctx, graceMs * 2 ** attempt, { all, attempt });
+              }
+              return undefined;
+            }
+          }
           const answers = await Promise.all(
             friends.map((friend) =>
               ctx.ask<boolean, UserMessage>(virtualRef(USER_KIND, friend), { type: "online" }, {
@@ -273,7 +285,6 @@ function createUser(
           });
           // Views settle at different moments on different nodes: an ask may have gone to a
           // node that had not taken over yet. Ask those again, a few times, backing off.
-          const attempt = (message.attempt ?? 0) + 1;
           if (unanswered.length > 0 && attempt < RECHECK_ATTEMPTS) {
             recheck(ctx, graceMs * 2 ** attempt, { all, only: unanswered, attempt });
           }
