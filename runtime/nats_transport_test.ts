@@ -215,7 +215,16 @@ Deno.test("NatsTransport counts and reports undecodable data and keeps receiving
   nc.publish(subject, new Uint8Array([1, 2, 3]));
   nc.publish(subject, new Uint8Array());
   nc.publish(subject, serialize({ not: "a batch" }));
-  nc.publish(subject, serialize({ t: "m", r: [{ kind: "probe", id: "p" }], m: [0, 0, "x", 9] }));
+  nc.publish(
+    subject,
+    serialize({
+      t: "m",
+      r: [{ kind: "probe", id: "p" }],
+      s: [],
+      h: new Float64Array([0, 0, 9]),
+      b: ["x"],
+    }),
+  );
   await roundTrip(nc);
   await until(() => receiver.transport.stats.undecodable === 4, "4 undecodable payloads");
   assert.equal(receiver.errors.length, 4);

@@ -15,30 +15,99 @@ export interface PortLike {
 }
 
 /**
- * A batch of wire messages as it crosses a port, flattened: structured clone pays per
- * object and per property name, so refs are listed once in `r` and each message is a few
- * slots of the flat array `m` instead of an envelope object with nested refs:
+ * A batch of wire messages as it crosses a port, in columns: structured clone pays per
+ * value and per property name, so refs are listed once in `r`, reply-node names once in
+ * `s`, every message's header numbers go into one `Float64Array` `h` (copied as raw
+ * bytes) and only bodies, reply values and errors are cloned one by one, from `b`:
  *
- * - `0, to, body`: a plain tell;
- * - `1, to, body, from, replyNode, replyWorker, replyId, flags`: any other envelope
- *   (`from` is -1 when absent, `replyNode` is null when there is no reply; `flags` has bit
- *   1 for `system` and bit 2 for `forwarded`);
- * - `2, replyTo, ok, value, error`: a reply.
+ * - `0, to`: a plain tell;
+ * - `3, to, from`: a tell that names its sender (what actors send);
+ * - `1, to, from, replyNode, replyWorker, replyId, flags`: any other envelope (`from` and
+ *   `replyNode` are -1 when absent; `flags` has bit 1 for `system`, bit 2 for `forwarded`);
+ * - `2, replyTo, ok`: a reply; its value (ok) or error is the next entry of `b`.
  *
- * `to` and `from` index `r`.
+ * `to` and `from` index `r`; `replyNode` indexes `s`. Every envelope takes one entry of `b`.
  */
 export interface MeshBatch {
   readonly t: "m";
   readonly r: readonly ActorRef[];
-  readonly m: readonly unknown[];
+  readonly s: readonly string[];
+  readonly h: Float64Array;
+  readonly b: readonly unknown[];
 }
 
+const TAG_TELL = 0;
+const TAG_ENVELOPE = 1;
+const TAG_REPLY = 2;
+const TAG_TELL_FROM = 3;
 const FLAG_SYSTEM = 1;
 const FLAG_FORWARDED = 2;
 
 /** True for data that is a mesh batch (ports also carry control messages). */
 export function isMeshBatch(data: unknown): data is MeshBatch {
   return (data as MeshBatch | null)?.t === "m";
+}
+
+/** Builds one {@link MeshBatch} message by message (refs deduplicated by identity). */
+export class BatchWriter {
+  readonly #refs: ActorRef[] = [];
+  readonly #refIndex = new Map<ActorRef, number>();
+  readonly #nodes: string[] = [];
+  readonly #header: number[] = [];
+  readonly #bodies: unknown[] = [];
+  /** Messages added so far. */
+  count = 0;
+
+  add(message: WireMessage): void {
+    this.count++;
+    const h = this.#header;
+    if (isReply(message)) {
+      h.push(TAG_REPLY, message.replyTo, message.ok ? 1 : 0);
+      this.#bodies.push(message.ok ? message.value : message.error);
+      return;
+    }
+    const env = message as Envelope;
+    this.#bodies.push(env.body);
+    if (env.reply === undefined && !env.system && !env.forwarded) {
+      if (env.from === undefined) h.push(TAG_TELL, this.#ref(env.to));
+      else h.push(TAG_TELL_FROM, this.#ref(env.to), this.#ref(env.from));
+      return;
+    }
+    let node = -1;
+    if (env.reply !== undefined) {
+      node = this.#nodes.indexOf(env.reply.node);
+      if (node < 0) node = this.#nodes.push(env.reply.node) - 1;
+    }
+    h.push(
+      TAG_ENVELOPE,
+      this.#ref(env.to),
+      env.from === undefined ? -1 : this.#ref(env.from),
+      node,
+      env.reply?.worker ?? 0,
+      env.reply?.id ?? 0,
+      (env.system ? FLAG_SYSTEM : 0) | (env.forwarded ? FLAG_FORWARDED : 0),
+    );
+  }
+
+  /** The batch of everything added. */
+  finish(): MeshBatch {
+    return {
+      t: "m",
+      r: this.#refs,
+      s: this.#nodes,
+      h: new Float64Array(this.#header),
+      b: this.#bodies,
+    };
+  }
+
+  #ref(ref: ActorRef): number {
+    let i = this.#refIndex.get(ref);
+    if (i === undefined) {
+      i = this.#refs.push(ref) - 1;
+      this.#refIndex.set(ref, i);
+    }
+    return i;
+  }
 }
 
 /**
@@ -58,7 +127,7 @@ export class WorkerMesh implements Transport {
   readonly node: string;
   readonly maxBatch: number;
   readonly #ports = new Map<number, PortLike>();
-  readonly #outbox = new Map<number, WireMessage[]>();
+  readonly #outbox = new Map<number, BatchWriter>();
   #scheduled = false;
   /** Batches posted so far (for metrics and tests). */
   batches = 0;
@@ -94,9 +163,9 @@ export class WorkerMesh implements Transport {
   send(to: Location, message: WireMessage): boolean {
     if (to.node !== this.node || !this.#ports.has(to.worker)) return false;
     let batch = this.#outbox.get(to.worker);
-    if (batch === undefined) this.#outbox.set(to.worker, batch = []);
-    batch.push(message);
-    if (batch.length >= this.maxBatch) this.#post(to.worker, batch);
+    if (batch === undefined) this.#outbox.set(to.worker, batch = new BatchWriter());
+    batch.add(message);
+    if (batch.count >= this.maxBatch) this.#post(to.worker, batch);
     else if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.flush);
@@ -110,18 +179,19 @@ export class WorkerMesh implements Transport {
     for (const [worker, batch] of this.#outbox) this.#post(worker, batch);
   };
 
-  #post(worker: number, batch: WireMessage[]): void {
+  #post(worker: number, writer: BatchWriter): void {
     this.#outbox.delete(worker);
-    if (batch.length === 0) return;
+    if (writer.count === 0) return;
     const port = this.#ports.get(worker);
     if (port === undefined) return;
     this.batches++;
+    const batch = writer.finish();
     try {
-      port.postMessage(encodeBatch(batch));
+      port.postMessage(batch);
     } catch (error) {
       // One uncloneable message must not sink the whole batch: post the rest without it.
       const good: WireMessage[] = [];
-      for (const message of batch) {
+      for (const message of decodeBatch(batch)) {
         try {
           structuredClone(message);
           good.push(message);
@@ -134,76 +204,78 @@ export class WorkerMesh implements Transport {
   }
 }
 
-/** Flattens messages into a {@link MeshBatch} (refs deduplicated by identity). */
+/** Encodes messages as one {@link MeshBatch}. */
 export function encodeBatch(messages: readonly WireMessage[]): MeshBatch {
-  const refs: ActorRef[] = [];
-  const index = new Map<ActorRef, number>();
-  const refIndex = (ref: ActorRef): number => {
-    let i = index.get(ref);
-    if (i === undefined) {
-      i = refs.push(ref) - 1;
-      index.set(ref, i);
-    }
-    return i;
-  };
-  const m: unknown[] = [];
-  for (const message of messages) {
-    if (isReply(message)) {
-      m.push(2, message.replyTo, message.ok, message.value, message.error);
-      continue;
-    }
-    const env = message as Envelope;
-    if (env.from === undefined && env.reply === undefined && !env.system && !env.forwarded) {
-      m.push(0, refIndex(env.to), env.body);
-      continue;
-    }
-    m.push(
-      1,
-      refIndex(env.to),
-      env.body,
-      env.from === undefined ? -1 : refIndex(env.from),
-      env.reply?.node ?? null,
-      env.reply?.worker ?? 0,
-      env.reply?.id ?? 0,
-      (env.system ? FLAG_SYSTEM : 0) | (env.forwarded ? FLAG_FORWARDED : 0),
-    );
-  }
-  return { t: "m", r: refs, m };
+  const writer = new BatchWriter();
+  for (const message of messages) writer.add(message);
+  return writer.finish();
 }
 
-/** Hands every message of a mesh batch to the sink; returns false for other data. */
+/** The messages of a mesh batch, in order. */
+export function decodeBatch(batch: MeshBatch): WireMessage[] {
+  const messages: WireMessage[] = [];
+  receiveMeshData(batch, { receive: (m) => messages.push(m) });
+  return messages;
+}
+
+/**
+ * Hands every message of a mesh batch to the sink; returns false for other data. A batch
+ * that does not read right (it may come from a network) throws a `TypeError` at the
+ * first bad entry; the messages before it were handed over.
+ */
 export function receiveMeshData(data: unknown, sink: TransportSink): boolean {
   if (!isMeshBatch(data)) return false;
-  const { r: refs, m } = data;
+  const { r: refs, s: nodes, h, b: bodies } = data;
+  if (!(h instanceof Float64Array) || !Array.isArray(refs) || !Array.isArray(bodies)) {
+    throw new TypeError("Cannot read mesh batch: malformed columns");
+  }
+  const ref = (i: number): ActorRef => {
+    const found = refs[i];
+    if (found === undefined) throw new TypeError(`Cannot read mesh batch: no ref ${i}`);
+    return found;
+  };
   let i = 0;
-  while (i < m.length) {
-    const tag = m[i];
-    if (tag === 0) {
-      sink.receive({ to: refs[m[i + 1] as number]!, body: m[i + 2] });
+  let k = 0;
+  while (i < h.length) {
+    const tag = h[i];
+    if (tag === TAG_TELL_FROM) {
+      sink.receive({ to: ref(h[i + 1]!), body: bodies[k++], from: ref(h[i + 2]!) });
       i += 3;
-    } else if (tag === 1) {
-      const from = m[i + 3] as number;
-      const replyNode = m[i + 4] as string | null;
+    } else if (tag === TAG_TELL) {
+      sink.receive({ to: ref(h[i + 1]!), body: bodies[k++] });
+      i += 2;
+    } else if (tag === TAG_ENVELOPE) {
+      const from = h[i + 2]!;
+      const node = h[i + 3]!;
+      const flags = h[i + 6]!;
+      let replyNode: string | undefined;
+      if (node >= 0) {
+        replyNode = nodes[node];
+        if (typeof replyNode !== "string") {
+          throw new TypeError(`Cannot read mesh batch: no node name ${node}`);
+        }
+      }
       const env: Envelope = {
-        to: refs[m[i + 1] as number]!,
-        body: m[i + 2],
-        ...(from >= 0 ? { from: refs[from] } : {}),
-        ...(replyNode === null
-          ? {}
-          : { reply: { node: replyNode, worker: m[i + 5] as number, id: m[i + 6] as number } }),
-        ...((m[i + 7] as number) & FLAG_SYSTEM ? { system: true } : {}),
-        ...((m[i + 7] as number) & FLAG_FORWARDED ? { forwarded: true } : {}),
+        to: ref(h[i + 1]!),
+        body: bodies[k++],
+        ...(from >= 0 ? { from: ref(from) } : {}),
+        ...(replyNode === undefined ? {} : {
+          reply: { node: replyNode, worker: h[i + 4]!, id: h[i + 5]! },
+        }),
+        ...(flags & FLAG_SYSTEM ? { system: true } : {}),
+        ...(flags & FLAG_FORWARDED ? { forwarded: true } : {}),
       };
       sink.receive(env);
-      i += 8;
-    } else if (tag === 2) {
-      sink.receive({
-        replyTo: m[i + 1] as number,
-        ok: m[i + 2] as boolean,
-        value: m[i + 3],
-        error: m[i + 4] as Reply["error"],
-      });
-      i += 5;
+      i += 7;
+    } else if (tag === TAG_REPLY) {
+      const ok = h[i + 2] === 1;
+      const payload = bodies[k++];
+      sink.receive(
+        ok
+          ? { replyTo: h[i + 1]!, ok, value: payload }
+          : { replyTo: h[i + 1]!, ok, error: payload as Reply["error"] },
+      );
+      i += 3;
     } else {
       throw new TypeError(`Cannot read mesh batch: unknown tag ${String(tag)} at ${i}`);
     }

@@ -71,12 +71,22 @@ Deno.test("encodeBatch() round-trips every envelope and reply shape", () => {
   ];
   const batch = encodeBatch(messages);
   assert.equal(batch.r.length, 2, "refs are listed once");
+  assert.deepEqual(batch.s, ["n"], "reply nodes are listed once");
   const got: WireMessage[] = [];
   receiveMeshData(structuredClone(batch), { receive: (m) => got.push(m) });
   const plain = (m: WireMessage) => JSON.parse(JSON.stringify(m));
   assert.deepEqual(got.map(plain), messages.map(plain));
   assert.throws(
-    () => receiveMeshData({ t: "m", r: [], m: [7] }, { receive: () => {} }),
+    () =>
+      receiveMeshData({ t: "m", r: [], s: [], h: new Float64Array([7]), b: [] }, {
+        receive: () => {},
+      }),
     /unknown tag 7/,
   );
+  const noRef = { t: "m", r: [], s: [], h: new Float64Array([0, 1.5]), b: [1] };
+  assert.throws(() => receiveMeshData(noRef, { receive: () => {} }), /no ref 1.5/);
+  const noNode = { t: "m", r: [a], s: [], h: new Float64Array([1, 0, -1, 2, 0, 1, 0]), b: [1] };
+  assert.throws(() => receiveMeshData(noNode, { receive: () => {} }), /no node name 2/);
+  const rows = { t: "m", r: [a], s: [], h: [0, 0], b: [1] };
+  assert.throws(() => receiveMeshData(rows, { receive: () => {} }), /malformed columns/);
 });
