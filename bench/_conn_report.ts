@@ -18,6 +18,9 @@ export interface ConnectionsStep {
   readonly raw: LoadResult & { readonly problems: readonly string[] };
 }
 
+/** Connect + auth per second one node should reach on this 2-core box, generators included. */
+export const CONNECT_RATE_TARGET = 5000;
+
 /** The metrics of one step: flash-im, with the raw server as the baseline. */
 export function stepMetrics(n: number, flash: LoadResult, raw: LoadResult): Metric[] {
   const tag = `n${n}`;
@@ -33,6 +36,7 @@ export function stepMetrics(n: number, flash: LoadResult, raw: LoadResult): Metr
       better: Better.Higher,
       rounds: [flash.connectRate],
       baseline: { label: "raw connect + accept", rounds: [raw.connectRate] },
+      target: { on: "value", op: ">=", limit: CONNECT_RATE_TARGET, text: ">= 5k/s per node" },
     }),
     metric({
       name: `connect.p50.${tag}`,

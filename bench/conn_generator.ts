@@ -17,8 +17,9 @@
  *   Then one pending read with a 4 KiB buffer per connection, as the SDK's transport has.
  *
  * Connection `i` (global index `first + i`) goes to `--host`, or with `--spread K` to
- * `127.0.0.<1 + floor(i / K)>`: each (source, destination) pair has only ~28k ephemeral
- * ports, so past that the destinations must differ (the server then listens on 0.0.0.0).
+ * `127.0.0.<1 + floor(i / K)>` (the server then listens on 0.0.0.0): each (source,
+ * destination) pair has only ~28k ephemeral ports, and the kernel's search for a free one
+ * slows down well before they run out.
  * With `--ports P1,P2,...` (a cluster's nodes) connection `i` goes to port `P[i mod K]`.
  *
  * Usage: `deno run -A bench/conn_generator.ts --mode flash --port 5200 --first 0

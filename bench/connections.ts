@@ -20,8 +20,11 @@
  * for the raw server a one-byte greeting written after `accept` (so both count the server's
  * accept, not just the kernel's handshake).
  *
- * Past 25 000 connections the servers listen on 0.0.0.0 and connection i goes to
- * 127.0.0.<1 + floor(i / 25 000)>: one (source, destination) pair has ~28k ephemeral ports.
+ * Past 5 000 connections the servers listen on 0.0.0.0 and connection i goes to
+ * 127.0.0.<1 + floor(i / 5 000)>. One (source, destination) pair has ~28k ephemeral ports,
+ * and the kernel's search for a free one slows down long before they run out: with one
+ * destination, 19k connections cost the generators 4x the CPU per connect (and the raw
+ * server's rate fell from 14k/s to 5k/s), which measured the kernel, not the server.
  * One server process still holds at most its open-files limit: N is checked against it.
  *
  * Cluster: with `--nodes K` each step also runs on K fresh cluster nodes (`_cluster.ts`,
@@ -79,8 +82,11 @@ export interface ConnectionsParams {
 export const CONNECTIONS_PER_GENERATOR = 5000;
 /** Most sockets one generator may hold (the open-files cap is 20 000 per process here). */
 export const MAX_PER_GENERATOR = 15_000;
-/** Connections per destination address before the next one is used. */
-export const PER_DESTINATION = 25_000;
+/**
+ * Connections per destination address before the next one is used: few enough that the
+ * kernel finds a free ephemeral port at once (see the module doc).
+ */
+export const PER_DESTINATION = 5_000;
 /** File descriptors a server needs besides its connections (listeners, store, workers). */
 const FD_RESERVE = 300;
 

@@ -79,9 +79,10 @@ Deno.test("planStep() spreads generators and destinations and refuses what canno
   assert.deepEqual(planStep(10_000, undefined, 20_000), {
     n: 10_000,
     generators: 2,
-    spread: 0,
-    host: "127.0.0.1",
+    spread: PER_DESTINATION,
+    host: "0.0.0.0",
   });
+  assert.deepEqual(planStep(PER_DESTINATION, undefined, 20_000).spread, 0);
   assert.equal(planStep(300, undefined, 20_000).generators, 1);
   assert.equal(planStep(12_000, 4, 20_000).generators, 4);
   const big = planStep(60_000, undefined, 1_000_000);
