@@ -45,6 +45,7 @@ import {
   isBackendUnavailable,
   knownPgDriverDefect,
   loadOrCreateSigningKeys,
+  MemoryDedupeCache,
   MemoryRateLimiter,
   type MessageStore,
   openEphemeral,
@@ -199,6 +200,12 @@ export async function setup(
       logger: context.logger,
       writer: embedded ? STORE_WRITER : undefined,
       batcher,
+      // Resent messages are answered from here when their conversation was passivated,
+      // restarted or moved since (the store dedupes too, at the cost of a write attempt).
+      dedupe: {
+        cache: ephemeral.dedupe ?? new MemoryDedupeCache({ maxEntries: MEMORY_DEDUPE_ENTRIES }),
+        ttlMs: DEDUPE_TTL_MS,
+      },
     }),
   });
   // Every kind is registered: messages from other nodes can arrive from now on.
@@ -326,6 +333,15 @@ const AUTH_METHODS = ["register", "login", "refresh", "logout"] as const;
 const SYNC_METHODS = ["changesSince", "page", "load", "conversationsOf"] as const;
 /** What the persist service serves: what conversations load and write. */
 const PERSIST_METHODS = ["load", "appendBatch", "setWatermark", "ensureDirect"] as const;
+/**
+ * How long a stored message's ack stays in the idempotency cache: longer than the SDK keeps
+ * retrying one send (5 retries by default, 20 at most, each waiting up to a 10 s timeout plus
+ * a 5 s backoff), short enough that the cache holds only recent sends. Past it the store's
+ * uniqueness still dedupes.
+ */
+const DEDUPE_TTL_MS = 10 * 60_000;
+/** Bound of a worker's own idempotency cache (no Redis); least recently used acks go first. */
+const MEMORY_DEDUPE_ENTRIES = 100_000;
 
 /**
  * Cluster mode: this worker's own NATS connection, its service bus, and (once `listen` is

@@ -120,6 +120,7 @@ export function chatHandler(
           content,
           policy,
           replyTo,
+          resend: send.resend === true,
         });
         return DEFERRED;
       }

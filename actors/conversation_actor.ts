@@ -4,6 +4,12 @@
  * batch in flight, completions scheduled on the priority lane so they are never refused),
  * acks and refusals to the sending connection, fan-out to the members' user actors.
  *
+ * With `deps.dedupe`, resent messages (`resend`) that the core does not remember are first
+ * looked up in the shared idempotency cache (each lookup bounded by a deadline; a slow or
+ * failing cache counts as a miss, so it never blocks or fails a send), and every newly stored
+ * message's ack is put there (fire and forget, a bounded number in flight). The cache value
+ * format is in `_ack_cache.ts`.
+ *
  * @module
  */
 
@@ -18,9 +24,11 @@ import type {
 } from "../services/mod.ts";
 import type { StoreMessage } from "./store_actor.ts";
 import type { WriteBatcher } from "./write_batcher.ts";
+import { AckCache, type AckCacheOptions } from "./_ack_cache.ts";
 import { errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
 import {
   type ConversationEffect,
+  conversationIdle,
   type ConversationInput,
   type ConversationState,
   ConversationStatus,
@@ -42,6 +50,8 @@ export interface ConversationDeps {
   readonly writer?: ActorRef<StoreMessage>;
   /** Merges this worker's appends into one write per event-loop turn (group commit). */
   readonly batcher?: WriteBatcher;
+  /** The idempotency cache for resent messages; without it only `recent` and the store dedupe. */
+  readonly dedupe?: AckCacheOptions;
 }
 
 /** How long a write may take before the conversation treats it as failed. */
@@ -56,6 +66,8 @@ export type ConversationMessage =
     readonly content: MessageContent;
     readonly policy: SendPolicy;
     readonly replyTo: ReplyTo;
+    /** The frame's `resend` hint: the client retries after a lost or late ack. */
+    readonly resend?: boolean;
   }
   | {
     readonly type: "watermark";
@@ -71,9 +83,17 @@ type Completion = { readonly type: "completion"; readonly input: ConversationInp
 /** Creates conversation actors bound to `deps` (the kind's factory). */
 export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => Actor<unknown> {
   const now = deps.now ?? Date.now;
+  // One per factory (per worker): its bound on puts in flight covers every conversation.
+  const acks = deps.dedupe === undefined ? undefined : new AckCache(deps.dedupe, deps.logger, now);
+  const options = { cacheLookups: acks !== undefined };
   return (ref) => {
     const id = (ref as { id: string }).id;
-    let state: ConversationState = createConversationState(id);
+    let state: ConversationState = createConversationState(id, {}, options);
+    /**
+     * Set once stopped: a late lookup answer is dropped (its sends were refused, or went with
+     * the activation and their clients retry) instead of being scheduled on a dead actor.
+     */
+    let gone = false;
     const run = (ctx: ActorContext, input: ConversationInput) => {
       const step = stepConversation(state, input);
       state = step.state;
@@ -81,6 +101,30 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
     };
     const perform = (ctx: ActorContext, effect: ConversationEffect): void => {
       switch (effect.type) {
+        case "lookup": {
+          const { senderId, clientMsgId } = effect;
+          const found = acks === undefined
+            ? Promise.reject(new Error("No dedupe cache configured"))
+            : acks.lookup(senderId, clientMsgId);
+          found.then(
+            (ack) => {
+              if (!gone) {
+                complete(ctx, { type: "lookedUp", now: now(), senderId, clientMsgId, ack });
+              }
+            },
+            (error) => {
+              acks?.warn("Dedupe lookup failed; the send goes on as new", {
+                conversation: id,
+                error,
+              });
+              if (!gone) complete(ctx, { type: "lookupFailed", now: now(), senderId, clientMsgId });
+            },
+          );
+          return;
+        }
+        case "remember":
+          acks?.remember(effect.senderId, effect.clientMsgId, effect.ack);
+          return;
         case "persist":
           write<AppendResult[]>(ctx, { type: "append", items: effect.items, now: effect.now }).then(
             (results) => complete(ctx, { type: "persisted", now: now(), results }),
@@ -219,8 +263,11 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
       }
     };
     return {
-      // A write in flight, or sends waiting for one, are answered here before the move.
-      canMove: () => state.inFlight === undefined && state.pending.length === 0,
+      // A write or lookup in flight, or sends waiting for one, are answered here before the move.
+      canMove: () => conversationIdle(state),
+      stopped() {
+        gone = true;
+      },
       async started(ctx) {
         // Conversations are created by the chat handler on a permitted send. A missing one
         // stays resident refusing with ConversationNotFound; a send makes it look again.
@@ -234,7 +281,7 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           // (an async turn only in this rare case; the hot path stays synchronous).
           return deps.store.load(id).then((record) => {
             if (record !== undefined) {
-              state = createConversationState(id);
+              state = createConversationState(id, {}, options);
               run(ctx, { type: "loaded", now: now(), record });
             }
             handle(ctx, m);
@@ -258,6 +305,7 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
             content: m.content,
             replyTo: m.replyTo,
             policy: m.policy,
+            resend: m.resend,
           });
           return;
         case "watermark":

@@ -10,6 +10,13 @@
  * the next batch reuses them; a `seq_conflict` means another writer owns the conversation:
  * everything waiting is refused as temporary and the actor asks to passivate.
  *
+ * Idempotency cache: with `cacheLookups` on, a send flagged `resend` that neither `recent` nor
+ * `sending` knows is parked while the shell looks its ack up in the shared dedupe cache
+ * (`lookup` effect, answered by `lookedUp`/`lookupFailed`): a hit is acked as a duplicate
+ * without a store write; a miss or failure goes on as an ordinary send (the store still
+ * dedupes). Each newly stored message yields a `remember` effect to fill the cache. First
+ * sends never wait for the cache.
+ *
  * Ownership: a step updates the state it is given in place (bounded maps are not copied per
  * message) and returns it; the caller must not keep using the state it passed in.
  *
@@ -43,6 +50,11 @@ export const CONVERSATION_LIMITS = {
   maxRecent: 4096,
   /** Retries of one unanswered send that may wait for its ack; more are refused with `Busy`. */
   maxWaiters: 8,
+  /**
+   * Dedupe-cache lookups in flight (each answer takes a slot of the actor's small priority
+   * lane); a resend past it skips the cache and goes on as an ordinary send.
+   */
+  maxLookups: 16,
 } as const;
 
 /** Bounds of a conversation core (positive integers). */
@@ -84,10 +96,34 @@ export interface RecentAck {
   readonly createdAt: number;
 }
 
+/** A {@link RecentAck} as the shared dedupe cache keeps it: with its conversation. */
+export interface CachedAck extends RecentAck {
+  readonly conversationId: string;
+}
+
+/** Switches of a conversation core (off by default). */
+export interface ConversationOptions {
+  /**
+   * Look the acks of `resend` sends up in the shell's dedupe cache before writing them, and
+   * ask the shell to remember each newly stored message's ack there. Default `false`.
+   */
+  readonly cacheLookups?: boolean;
+}
+
+/** Sends of one `(sender, clientMsgId)` key parked while the shell looks its ack up. */
+export interface ParkedLookup {
+  readonly senderId: string;
+  readonly clientMsgId: string;
+  /** The send that started the lookup first, then the retries that joined it. */
+  readonly sends: ConversationSendInput[];
+}
+
 /** The state of one conversation core. Create it with {@link createConversationState}. */
 export interface ConversationState {
   readonly conversationId: string;
   readonly limits: ConversationLimits;
+  /** See {@link ConversationOptions.cacheLookups}. */
+  readonly cacheLookups: boolean;
   status: ConversationStatus;
   kind: ConversationKind | undefined;
   readonly members: Map<string, Watermarks>;
@@ -105,6 +141,8 @@ export interface ConversationState {
   readonly sending: Map<string, SendEntry>;
   /** Recent acks by `(sender, clientMsgId)` key, least recently used first. */
   readonly recent: Map<string, RecentAck>;
+  /** Sends waiting for a cache lookup, by key; they count against `maxPending`. */
+  readonly lookups: Map<string, ParkedLookup>;
 }
 
 /** A sender's permission, decided by the shell beforehand (friendship, blocks, mutes). */
@@ -125,6 +163,29 @@ export type ConversationInput =
     /** Opaque token the shell answers through (`ack` or `reject` carry it back). */
     readonly replyTo: unknown;
     readonly policy?: SendPolicy;
+    /**
+     * The client says this is a retry (the wire's `resend` hint): worth a cache lookup when
+     * `recent` does not know it. Dedupe never depends on it.
+     */
+    readonly resend?: boolean;
+  }
+  /**
+   * The answer of the dedupe cache for a `lookup` effect (fields copied from it): the
+   * cached ack, or `undefined` for a miss.
+   */
+  | {
+    readonly type: "lookedUp";
+    readonly now: number;
+    readonly senderId: string;
+    readonly clientMsgId: string;
+    readonly ack?: CachedAck;
+  }
+  /** The dedupe cache failed or was too slow for a `lookup` effect: handled as a miss. */
+  | {
+    readonly type: "lookupFailed";
+    readonly now: number;
+    readonly senderId: string;
+    readonly clientMsgId: string;
   }
   /** The results of `appendBatch` for the in-flight batch, in item order. */
   | { readonly type: "persisted"; readonly now: number; readonly results: readonly AppendResult[] }
@@ -158,6 +219,18 @@ export type ConversationInput =
 
 /** What the shell must do, in order. */
 export type ConversationEffect =
+  /**
+   * Look the send's ack up in the dedupe cache, then feed `lookedUp` (hit or miss) or
+   * `lookupFailed`. Must be bounded in time: the send waits for the answer.
+   */
+  | { readonly type: "lookup"; readonly senderId: string; readonly clientMsgId: string }
+  /** Store the ack of a newly stored message in the dedupe cache (fire and forget). */
+  | {
+    readonly type: "remember";
+    readonly senderId: string;
+    readonly clientMsgId: string;
+    readonly ack: CachedAck;
+  }
   /** Call `store.appendBatch(items, now)`, then feed `persisted` or `persistFailed`. */
   | { readonly type: "persist"; readonly items: readonly AppendItem[]; readonly now: number }
   /** Answer a send with a `SendAck`: the message is durable. */
@@ -210,6 +283,9 @@ export type ConversationEffect =
   /** Stop this activation; the next message reactivates it (and reloads). */
   | { readonly type: "passivate"; readonly reason: "fenced" | "not_found" };
 
+/** The `send` input. */
+export type ConversationSendInput = Extract<ConversationInput, { type: "send" }>;
+
 /** The outcome of {@link stepConversation}. */
 export interface ConversationStep {
   readonly state: ConversationState;
@@ -223,12 +299,13 @@ export interface ConversationStep {
  *
  * @example
  * ```ts
- * const state = createConversationState("d:17:42", { maxPending: 64 });
+ * const state = createConversationState("d:17:42", { maxPending: 64 }, { cacheLookups: true });
  * ```
  */
 export function createConversationState(
   conversationId: string,
   limits: Partial<ConversationLimits> = {},
+  options: ConversationOptions = {},
 ): ConversationState {
   const merged = { ...CONVERSATION_LIMITS, ...limits };
   for (const [name, value] of Object.entries(merged)) {
@@ -239,6 +316,7 @@ export function createConversationState(
   return {
     conversationId,
     limits: merged,
+    cacheLookups: options.cacheLookups ?? false,
     status: ConversationStatus.Loading,
     kind: undefined,
     members: new Map(),
@@ -249,11 +327,12 @@ export function createConversationState(
     pending: [],
     sending: new Map(),
     recent: new Map(),
+    lookups: new Map(),
   };
 }
 
 /**
- * Whether nothing is being written or waiting: the shell may passivate the actor now.
+ * Whether nothing is being written, looked up or waiting: the shell may passivate the actor now.
  *
  * @example
  * ```ts
@@ -261,7 +340,7 @@ export function createConversationState(
  * ```
  */
 export function conversationIdle(state: ConversationState): boolean {
-  return state.inFlight === undefined && state.pending.length === 0;
+  return state.inFlight === undefined && state.pending.length === 0 && state.lookups.size === 0;
 }
 
 /**
@@ -293,7 +372,11 @@ export function stepConversation(
       onLoaded(state, input.record, out);
       break;
     case "send":
-      onSend(state, input, out);
+      onSend(state, input, out, state.cacheLookups);
+      break;
+    case "lookedUp":
+    case "lookupFailed":
+      onLookedUp(state, input, out);
       break;
     case "persisted":
       onPersisted(state, input.results, out);
@@ -343,9 +426,9 @@ function onLoaded(s: ConversationState, record: ConversationRecord | undefined, 
 
 type Effect = ConversationEffect;
 type Out = Effect[];
-type SendInput = Extract<ConversationInput, { type: "send" }>;
+type SendInput = ConversationSendInput;
 
-function onSend(s: ConversationState, input: SendInput, out: Out): void {
+function onSend(s: ConversationState, input: SendInput, out: Out, lookup: boolean): void {
   const { replyTo, senderId, clientMsgId } = input;
   if (s.status !== ConversationStatus.Active) {
     out.push(inactive(s, replyTo));
@@ -367,13 +450,29 @@ function onSend(s: ConversationState, input: SendInput, out: Out): void {
     } else same.waiters.push(replyTo);
     return;
   }
+  const parked = s.lookups.get(key);
+  if (parked !== undefined) {
+    // Any send of a key being looked up waits for that answer: one lookup, one write at most.
+    if (parked.sends.length >= s.limits.maxWaiters) {
+      out.push(rejection(replyTo, ErrorCode.Busy, `Too many retries of message ${clientMsgId}`));
+    } else parked.sends.push(input);
+    return;
+  }
   const refusal = checkSend(s, input);
   if (refusal !== undefined) {
     out.push(rejection(replyTo, refusal[0], refusal[1]));
     return;
   }
-  if (s.pending.length >= s.limits.maxPending) {
+  // Parked lookups hold sends too: both count against one bound.
+  if (s.pending.length + s.lookups.size >= s.limits.maxPending) {
     out.push(rejection(replyTo, ErrorCode.Busy, `Conversation ${s.conversationId} is busy`));
+    return;
+  }
+  if (lookup && input.resend === true && s.lookups.size < s.limits.maxLookups) {
+    // Only a retry pays for a lookup (a first send has nothing to find); recent and the
+    // store stay the dedupe of record, the cache just spares a write after a restart.
+    s.lookups.set(key, { senderId, clientMsgId, sends: [input] });
+    out.push({ type: "lookup", senderId, clientMsgId });
     return;
   }
   const entry: SendEntry = {
@@ -386,6 +485,29 @@ function onSend(s: ConversationState, input: SendInput, out: Out): void {
   s.pending.push(entry);
   s.sending.set(key, entry);
   flush(s, out);
+}
+
+type LookupAnswer = Extract<ConversationInput, { type: "lookedUp" | "lookupFailed" }>;
+
+function onLookedUp(s: ConversationState, input: LookupAnswer, out: Out): void {
+  const key = sendKey(input.senderId, input.clientMsgId);
+  const parked = s.lookups.get(key);
+  // None: refused meanwhile (the conversation was fenced or went missing).
+  if (parked === undefined) return;
+  s.lookups.delete(key);
+  const ack = input.type === "lookedUp" ? input.ack : undefined;
+  // A hit from another conversation is not this one's answer: the store decides.
+  if (ack !== undefined && ack.conversationId === s.conversationId) {
+    const recent: RecentAck = { seq: ack.seq, messageId: ack.messageId, createdAt: ack.createdAt };
+    for (const send of parked.sends) {
+      out.push(acknowledgement(s, send.replyTo, parked.clientMsgId, recent, true));
+    }
+    remember(s, key, recent);
+    return;
+  }
+  // A miss: each parked send goes on exactly as if it had just arrived without the lookup
+  // (the first is checked and queued, the others join it as retries).
+  for (const send of parked.sends) onSend(s, send, out, false);
 }
 
 function checkSend(s: ConversationState, input: SendInput): [ErrorCode, string] | undefined {
@@ -478,6 +600,10 @@ function onPersisted(s: ConversationState, results: readonly AppendResult[], out
   }
   s.pending = [];
   s.sending.clear();
+  for (const parked of s.lookups.values()) {
+    for (const send of parked.sends) out.push(inactive(s, send.replyTo));
+  }
+  s.lookups.clear();
   out.push({ type: "passivate", reason: stop });
 }
 
@@ -517,7 +643,16 @@ function settle(s: ConversationState, out: Out, e: SendEntry, m: StoredMessage, 
   // Waiters after the first are retries: the protocol marks their ack `duplicate`.
   e.waiters.forEach((r, i) => out.push(acknowledgement(s, r, e.clientMsgId, ack, dup || i > 0)));
   s.sending.delete(e.key);
-  s.recent.set(e.key, ack);
+  remember(s, e.key, ack);
+  if (s.cacheLookups && !dup) {
+    const cached: CachedAck = { conversationId: s.conversationId, ...ack };
+    out.push({ type: "remember", senderId: e.senderId, clientMsgId: e.clientMsgId, ack: cached });
+  }
+}
+
+/** Puts `ack` in the recent-ack LRU (most recently used last), evicting past `maxRecent`. */
+function remember(s: ConversationState, key: string, ack: RecentAck): void {
+  s.recent.set(key, ack);
   if (s.recent.size > s.limits.maxRecent) s.recent.delete(s.recent.keys().next().value!);
 }
 

@@ -9,6 +9,7 @@ import type {
   WatermarkKind,
 } from "../services/mod.ts";
 import {
+  type CachedAck,
   type ConversationEffect,
   conversationIdle,
   type ConversationInput,
@@ -653,4 +654,177 @@ Deno.test("stepConversation() watermarks stay monotonic over random receipts and
     }
     for (const [id, m] of state.members) assert.deepEqual(m, store.marks.get(id));
   }
+});
+
+/** A loaded core with dedupe-cache lookups on. */
+function cached(store: ModelStore, limits: Partial<ConversationLimits> = {}): ConversationState {
+  const state = createConversationState(ID, limits, { cacheLookups: true });
+  stepConversation(state, { type: "loaded", now: 1, record: store.record() });
+  return state;
+}
+
+/** Stores `clientMsgId` from sender "1" in an earlier activation; returns its cached ack. */
+function storedBefore(store: ModelStore, clientMsgId: string): CachedAck {
+  const earlier = cached(store);
+  const effects = persist(
+    earlier,
+    store,
+    stepConversation(earlier, send("1", clientMsgId, 0)).effects,
+  );
+  const [remember] = of(effects, "remember");
+  assert.ok(remember, "a remember effect");
+  return remember.ack;
+}
+
+Deno.test("stepConversation() send: a resend the cache knows is acked as duplicate, never written", () => {
+  const store = new ModelStore(["1", "2"]);
+  const ack = storedBefore(store, "a");
+  const state = cached(store); // a new activation: `recent` is empty
+  const resend = { resend: true };
+  assert.deepEqual(stepConversation(state, send("1", "a", "r1", resend)).effects, [
+    { type: "lookup", senderId: "1", clientMsgId: "a" },
+  ]);
+  assert.equal(conversationIdle(state), false);
+  // Any send of the parked key joins the one lookup.
+  assert.deepEqual(stepConversation(state, send("1", "a", "r2")).effects, []);
+  const { effects } = stepConversation(state, {
+    type: "lookedUp",
+    now: 30,
+    senderId: "1",
+    clientMsgId: "a",
+    ack,
+  });
+  assert.deepEqual(of(effects, "persist"), []);
+  assert.deepEqual(of(effects, "remember"), []);
+  assert.deepEqual(
+    of(effects, "ack").map((a) => [a.replyTo, a.seq, a.messageId, a.createdAt, a.duplicate]),
+    [["r1", 1n, ack.messageId, 20, true], ["r2", 1n, ack.messageId, 20, true]],
+  );
+  assert.equal(store.messages.length, 1);
+  assert.equal(conversationIdle(state), true);
+  // Now in `recent`: the next resend needs no lookup.
+  const again = stepConversation(state, send("1", "a", "r3", resend)).effects;
+  assert.deepEqual(of(again, "ack").map((a) => [a.replyTo, a.seq, a.duplicate]), [[
+    "r3",
+    1n,
+    true,
+  ]]);
+  assert.deepEqual(of(again, "lookup"), []);
+});
+
+Deno.test("stepConversation() lookedUp: a miss is stored as an ordinary send and remembered", () => {
+  const store = new ModelStore(["1", "2"], 2);
+  const state = cached(store);
+  const [lookup] = stepConversation(state, send("1", "b", "r1", { resend: true })).effects;
+  assert.deepEqual(lookup, { type: "lookup", senderId: "1", clientMsgId: "b" });
+  const missed =
+    stepConversation(state, { type: "lookedUp", now: 30, senderId: "1", clientMsgId: "b" })
+      .effects;
+  assert.deepEqual(missed, [{ type: "persist", items: [item(3n, "1", "b")], now: 30 }]);
+  const effects = persist(state, store, missed);
+  const message = store.messages[2];
+  assert.deepEqual(of(effects, "ack").map((a) => [a.replyTo, a.seq, a.duplicate]), [[
+    "r1",
+    3n,
+    false,
+  ]]);
+  assert.deepEqual(of(effects, "remember"), [{
+    type: "remember",
+    senderId: "1",
+    clientMsgId: "b",
+    ack: { conversationId: ID, seq: 3n, messageId: message.messageId, createdAt: 20 },
+  }]);
+});
+
+Deno.test("stepConversation() lookupFailed: the send goes on and the store dedupes it", () => {
+  const store = new ModelStore(["1", "2"]);
+  storedBefore(store, "a");
+  const state = cached(store);
+  stepConversation(state, send("1", "a", "r1", { resend: true }));
+  stepConversation(state, send("1", "a", "r2", { resend: true }));
+  const failed = stepConversation(state, {
+    type: "lookupFailed",
+    now: 30,
+    senderId: "1",
+    clientMsgId: "a",
+  }).effects;
+  assert.deepEqual(of(failed, "persist")[0].items, [item(2n, "1", "a")]);
+  const effects = persist(state, store, failed);
+  assert.deepEqual(of(effects, "ack").map((a) => [a.replyTo, a.seq, a.duplicate]), [
+    ["r1", 1n, true],
+    ["r2", 1n, true],
+  ]);
+  // Only a newly stored message is remembered.
+  assert.deepEqual(of(effects, "remember"), []);
+  assert.equal(store.messages.length, 1);
+});
+
+Deno.test("stepConversation() send: only a resend with lookups on asks the cache", () => {
+  const store = new ModelStore(["1", "2"]);
+  const on = cached(store);
+  assert.deepEqual(of(stepConversation(on, send("1", "a", "r1")).effects, "persist").length, 1);
+  const off = loaded(store);
+  const plain = stepConversation(off, send("1", "b", "r2", { resend: true })).effects;
+  assert.deepEqual(plain.map((e) => e.type), ["persist"]);
+  assert.deepEqual(of(persist(off, store, plain), "remember"), []);
+  // A refused send never costs a lookup.
+  const [refused] = stepConversation(on, send("9", "c", "r3", { resend: true })).effects;
+  assert.equal(refused.type === "reject" && refused.code, ErrorCode.NotMember);
+});
+
+Deno.test("stepConversation() lookedUp: a cached ack of another conversation counts as a miss", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = cached(store);
+  stepConversation(state, send("1", "a", "r1", { resend: true }));
+  const ack = { conversationId: "g:other", seq: 9n, messageId: "7", createdAt: 5 };
+  const { effects } = stepConversation(state, {
+    type: "lookedUp",
+    now: 30,
+    senderId: "1",
+    clientMsgId: "a",
+    ack,
+  });
+  assert.deepEqual(effects.map((e) => e.type), ["persist"]);
+});
+
+Deno.test("stepConversation() send: parked lookups count against maxPending and maxWaiters", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = cached(store, { maxPending: 1, maxWaiters: 2 });
+  stepConversation(state, send("1", "a", "r1", { resend: true }));
+  const busy = of(
+    stepConversation(state, send("1", "b", "r2", { resend: true })).effects,
+    "reject",
+  );
+  assert.deepEqual(busy.map((r) => r.code), [ErrorCode.Busy]);
+  assert.deepEqual(stepConversation(state, send("1", "a", "r3")).effects, []);
+  const tooMany = of(stepConversation(state, send("1", "a", "r4")).effects, "reject");
+  assert.deepEqual(tooMany.map((r) => r.code), [ErrorCode.Busy]);
+  assert.equal(state.lookups.get("1:1:a")?.sends.length, 2);
+});
+
+Deno.test("stepConversation() send: past maxLookups a resend skips the cache", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = cached(store, { maxLookups: 1 });
+  const parked = stepConversation(state, send("1", "a", "r1", { resend: true })).effects;
+  assert.deepEqual(parked.map((e) => e.type), ["lookup"]);
+  const direct = stepConversation(state, send("1", "b", "r2", { resend: true })).effects;
+  assert.deepEqual(of(direct, "persist")[0].items, [item(1n, "1", "b")]);
+});
+
+Deno.test("stepConversation() persisted: a fenced core refuses parked lookups and ignores their answer", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = cached(store);
+  const first = stepConversation(state, send("2", "x", "rx")).effects;
+  stepConversation(state, send("1", "a", "ra", { resend: true }));
+  store.append([item(1n, "2", "other-writer")], 15); // another writer took seq 1
+  const effects = persist(state, store, first);
+  assert.deepEqual(of(effects, "reject").map((r) => r.replyTo).sort(), ["ra", "rx"]);
+  assert.equal(state.lookups.size, 0);
+  const late = stepConversation(state, {
+    type: "lookupFailed",
+    now: 40,
+    senderId: "1",
+    clientMsgId: "a",
+  });
+  assert.deepEqual(late.effects, []);
 });

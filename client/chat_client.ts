@@ -253,7 +253,8 @@ export class ChatClient {
   /**
    * Sends a text message. One `clientMsgId` is made per call and reused by every retry,
    * so a retry after a lost ack returns the original ack (`duplicate: true`) instead of a
-   * second copy. Retries (with exponential backoff) on a timeout, a closed or reconnecting
+   * second copy; retries carry `resend: true` (a hint for the server's idempotency cache).
+   * Retries (with exponential backoff) on a timeout, a closed or reconnecting
    * connection, backpressure and temporary server errors; other errors reject at once.
    */
   async send(to: ChatTarget, text: string, options: ChatSendOptions = {}): Promise<ChatSendResult> {
@@ -269,7 +270,9 @@ export class ChatClient {
     for (let attempt = 0;; attempt++) {
       this.#checkOpen(options.signal);
       try {
-        const ack = await this.connection.sendMessage(message, { timeoutMs: options.timeoutMs });
+        // Retries say so: the server may answer them from its idempotency cache.
+        const body = attempt === 0 ? message : { ...message, resend: true };
+        const ack = await this.connection.sendMessage(body, { timeoutMs: options.timeoutMs });
         return this.#onAck(ack, text);
       } catch (error) {
         if (attempt >= retries || !retryable(error) || this.connection.state === "closed") {

@@ -23,6 +23,7 @@ import { PgMessageStore } from "./message_store_pg.ts";
 import { PgRefreshTokenStore } from "./refresh_token_store_pg.ts";
 import { PgUserStore } from "./user_store_pg.ts";
 import type {
+  DedupeCache,
   PresenceDirectory,
   RateLimitConfig,
   RateLimiter,
@@ -30,6 +31,7 @@ import type {
 } from "./ephemeral.ts";
 import { BroadcastRevocationList } from "./ephemeral_broadcast.ts";
 import {
+  RedisDedupeCache,
   RedisPresenceDirectory,
   RedisRateLimiter,
   RedisRevocationList,
@@ -147,6 +149,12 @@ export interface Ephemeral {
    * sessions vanish), on Redis. `undefined` on the embedded node, whose user actors know.
    */
   readonly presence: PresenceDirectory | undefined;
+  /**
+   * The acks of recent sends shared by every node, on Redis (resends answered without a
+   * store write wherever the conversation runs). `undefined` on the embedded node, whose
+   * workers each keep their own (a conversation always lives on one worker).
+   */
+  readonly dedupe: DedupeCache | undefined;
   close(): Promise<void>;
 }
 
@@ -163,6 +171,7 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
       revocations,
       loginLimits: undefined,
       presence: undefined,
+      dedupe: undefined,
       close: () => revocations.close(),
     };
   }
@@ -188,6 +197,7 @@ export async function openEphemeral(options: EphemeralOptions): Promise<Ephemera
       }),
     },
     presence: new RedisPresenceDirectory({ redis, prefix }),
+    dedupe: new RedisDedupeCache({ redis, prefix }),
     close: async () => {
       await revocations.close();
       await redis.quit().catch(() => redis.disconnect());
