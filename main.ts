@@ -7,6 +7,7 @@
 
 import { HelpRequested, type NodeConfig, parseConfig, usage } from "./config.ts";
 import { jsonLogger, NodeHost } from "./runtime/mod.ts";
+import { STORE_KIND, storeWriterFactory } from "./actors/mod.ts";
 import { runClusterNode } from "./cluster_node.ts";
 import {
   type FriendStore,
@@ -143,10 +144,24 @@ async function main(): Promise<void> {
     });
     return;
   }
+  // The embedded store's single writer runs on the main thread: its synchronous SQLite
+  // transactions would otherwise stall the sockets of the worker hosting it.
+  const stores = config.postgresUrl === undefined
+    ? await openStores(storeOptions(config))
+    : undefined;
   const host = await NodeHost.start({
     app: new URL("./worker.ts", import.meta.url),
     workers: config.workers,
     config,
+    mainKinds: stores === undefined ? [] : [STORE_KIND],
+    setupMain: (system) => {
+      if (stores === undefined) return;
+      system.register(STORE_KIND, {
+        virtual: true,
+        capacity: 65_536,
+        create: storeWriterFactory(stores.messages),
+      });
+    },
     logger,
     log: (line) => console.error(line),
     onFatal: (error) => {
@@ -160,6 +175,7 @@ async function main(): Promise<void> {
     stopping = true;
     logger.log("info", "Shutting down", { signal });
     await host.shutdown({ timeoutMs: 10_000 });
+    await stores?.close();
     Deno.exit(0);
   };
   Deno.addSignalListener("SIGINT", () => stop("SIGINT"));

@@ -16,10 +16,8 @@ import {
   LIMITS_KIND,
   limitsBucket,
   limitsFactory,
-  STORE_KIND,
   STORE_WRITER,
   type StoreMessage,
-  storeWriterFactory,
   USER_KIND,
   userFactory,
   type UserMessage,
@@ -170,9 +168,9 @@ export async function setup(
     create: userFactory({ friends, offlineGraceMs: config.presenceGraceMs }),
   });
   // Group commit: this worker's conversations share one write per event-loop turn. SQLite
-  // has one writer at a time, so the node's store writer takes every worker's batches (a
-  // timed-out write is a failure the store makes safe). Postgres takes concurrent batches:
-  // each worker writes through its own pool.
+  // has one writer at a time, so the node's store writer (on the main thread, see main.ts)
+  // takes every worker's batches (a timed-out write is a failure the store makes safe).
+  // Postgres takes concurrent batches: each worker writes through its own pool.
   const embedded = stores.backend === "sqlite";
   const batcher = new WriteBatcher(
     embedded
@@ -181,16 +179,11 @@ export async function setup(
           timeoutMs: 10_000,
         })
       : (items, now) => messages.appendBatch(items, now),
-    // One write per pooled connection: what arrives meanwhile waits and goes out as one
-    // larger (cheaper per message) transaction instead of queueing in the pool.
-    embedded ? {} : { maxInFlight: config.pgPool },
+    // One write per pooled connection (one per worker for the single SQLite writer): what
+    // arrives meanwhile waits and goes out as one larger (cheaper per message) transaction
+    // instead of queueing at the writer (a SQLite commit costs about as much as two rows).
+    { maxInFlight: embedded ? 1 : config.pgPool },
   );
-  // Every worker can host the store writer; placement activates it on one of them.
-  system.register(STORE_KIND, {
-    virtual: true,
-    capacity: 65_536,
-    create: storeWriterFactory(stores.messages),
-  });
   system.register(CONVERSATION_KIND, {
     virtual: true,
     idleMs: 300_000,

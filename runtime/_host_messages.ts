@@ -19,6 +19,8 @@ export type ToWorker =
     readonly app: string;
     readonly config: unknown;
     readonly shards: number | undefined;
+    /** Kinds placed on the main thread (see `NodeHostOptions.mainKinds`). */
+    readonly mainKinds: readonly string[];
     readonly cloneLocal: boolean;
     readonly peers: readonly (readonly [number, MessagePort])[];
     /** The cluster view to place actors by; absent on a lone node. */

@@ -55,6 +55,11 @@ export interface ActorSystemOptions {
   readonly workers?: number;
   /** Where a virtual actor lives. Default: rendezvous over this node's workers. */
   readonly locate?: (ref: VirtualRef) => Location;
+  /**
+   * Kinds whose virtual actors the default placement puts on the node's main thread
+   * (worker `-1`) instead of a worker. A replacing `locate` (a cluster view) ignores it.
+   */
+  readonly mainKinds?: readonly string[];
   /** Carries messages to other workers and nodes. Without it they are dead letters. */
   readonly transport?: Transport;
   readonly clock?: Clock;
@@ -979,5 +984,11 @@ function defaultLocate(node: string, options: ActorSystemOptions): (ref: Virtual
     { shards: options.shards },
   );
   const locations = Array.from({ length: workers }, (_, worker) => ({ node, worker }));
-  return (ref) => locations[Number(placement.memberOf(ref.kind, ref.id).id)]!;
+  const mainKinds = new Set(options.mainKinds ?? []);
+  const main = { node, worker: -1 };
+  if (mainKinds.size === 0) {
+    return (ref) => locations[Number(placement.memberOf(ref.kind, ref.id).id)]!;
+  }
+  return (ref) =>
+    mainKinds.has(ref.kind) ? main : locations[Number(placement.memberOf(ref.kind, ref.id).id)]!;
 }

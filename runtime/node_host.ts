@@ -77,6 +77,14 @@ export interface NodeHostOptions {
   readonly cloneLocal?: boolean;
   /** The cluster view to place actors by from the start (cluster mode). */
   readonly view?: PlacementView;
+  /**
+   * Kinds whose virtual actors live on the main thread instead of a worker: work that
+   * would block a worker's sockets, such as a synchronous single writer. `setupMain`
+   * registers them. Lone nodes only: a cluster view places every kind over workers.
+   */
+  readonly mainKinds?: readonly string[];
+  /** Registers the main thread's kinds; runs before the first worker starts. */
+  readonly setupMain?: (system: ActorSystem) => void;
 }
 
 interface Slot {
@@ -131,6 +139,7 @@ export class NodeHost implements AsyncDisposable {
       transport: this.#mesh,
       logger: this.#logger,
       shards: options.shards,
+      mainKinds: options.mainKinds,
     });
     if (options.view !== undefined) {
       this.#view = options.view;
@@ -159,6 +168,7 @@ export class NodeHost implements AsyncDisposable {
    */
   static async start(options: NodeHostOptions): Promise<NodeHost> {
     const host = new NodeHost(options);
+    options.setupMain?.(host.system);
     for (let i = 0; i < host.workers; i++) host.#spawn(i);
     const timeoutMs = options.readyTimeoutMs ?? 30_000;
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -299,6 +309,7 @@ export class NodeHost implements AsyncDisposable {
         app,
         config: this.#options.config,
         shards: this.#options.shards,
+        mainKinds: this.#options.mainKinds ?? [],
         cloneLocal: this.#options.cloneLocal ?? false,
         peers,
         view: this.#view,

@@ -145,3 +145,34 @@ Deno.test("NodeHost exits the process non-zero past the worker restart limit", a
   assert.match(stderr, /Worker 0 failed 3 times within 60000 ms; giving up/);
   assert.match(stderr, /Setup of worker 0 fails on purpose/);
 });
+
+Deno.test("NodeHost places mainKinds on the main thread, for workers and main alike", async () => {
+  const seen: string[] = [];
+  await using host = await NodeHost.start({
+    app: APP,
+    workers: 2,
+    mainKinds: ["sink"],
+    setupMain: (system) =>
+      system.register<TestMessage>("sink", {
+        virtual: true,
+        create: () => ({
+          receive(m) {
+            if (m.type === "record") seen.push(`${m.from}:${m.seq}`);
+            return seen.length;
+          },
+        }),
+      }),
+  });
+  const sink = virtualRef("sink", "one");
+  assert.deepEqual(host.system.locate(sink), { node: host.node, worker: -1 });
+  // Relays on both workers send to the sink: it is reached on the main thread.
+  for (const worker of [0, 1]) {
+    const [relay] = idsOn(host, "relay", worker, 1);
+    await ask(host, relay!, { type: "relay", to: sink, from: `w${worker}`, count: 3 });
+  }
+  for (let tries = 0; tries < 100 && seen.length < 6; tries++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.deepEqual(seen.toSorted(), ["w0:0", "w0:1", "w0:2", "w1:0", "w1:1", "w1:2"]);
+  assert.equal((await host.metrics()).deadLetters, 0);
+});

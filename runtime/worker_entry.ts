@@ -147,6 +147,7 @@ async function init(data: Extract<ToWorker, { t: "init" }>): Promise<void> {
     transport: routeByNode(data.node, local, { send: (to, m) => remote?.send(to, m) ?? false }),
     logger,
     shards: data.shards,
+    mainKinds: data.mainKinds,
     cloneLocal: data.cloneLocal,
     // Local numbers of bound refs never repeat across incarnations of this worker.
     localBase: data.generation * 2 ** 32,
