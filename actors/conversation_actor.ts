@@ -168,14 +168,18 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           }
           return;
         }
-        case "fanout":
+        case "fanout": {
+          const origin = (effect.origin as ReplyTo | undefined)?.conn;
           for (const userId of effect.recipients) {
             ctx.tell<UserMessage>(virtualRef("user", userId), {
               type: "deliver",
               message: effect.message,
+              // The sending device has the ack: only the sender's other devices are told.
+              ...(userId === effect.message.senderId && origin ? { except: origin } : {}),
             });
           }
           return;
+        }
         case "storeWatermark":
           write<SetWatermarkResult>(ctx, {
             type: "watermark",

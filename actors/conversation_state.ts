@@ -252,11 +252,15 @@ export type ConversationEffect =
     readonly temporary: boolean;
     readonly message: string;
   }
-  /** Push a newly stored message to the members' sessions (the sender's other devices too). */
+  /**
+   * Push a newly stored message to the members' sessions: the sender's other devices too,
+   * but not the one that sent it (`origin`, the send's `replyTo`: its ack carries it all).
+   */
   | {
     readonly type: "fanout";
     readonly message: StoredMessage;
     readonly recipients: readonly string[];
+    readonly origin: unknown;
   }
   /** Call `store.setWatermark`, then feed `watermarkStored` or `watermarkFailed`. */
   | {
@@ -562,7 +566,7 @@ function onPersisted(s: ConversationState, results: readonly AppendResult[], out
         if (sender !== undefined && message.seq > sender.deliveredSeq) {
           sender.deliveredSeq = message.seq;
         }
-        out.push({ type: "fanout", message, recipients });
+        out.push({ type: "fanout", message, recipients, origin: entry.waiters[0] });
         break;
       }
       case "duplicate":

@@ -176,7 +176,7 @@ Deno.test("stepConversation() send: acks only after persisted, then fans out to 
       createdAt: 20,
       duplicate: false,
     },
-    { type: "fanout", message, recipients: ["1", "2"] },
+    { type: "fanout", message, recipients: ["1", "2"], origin: "r1" },
   ]);
   assert.equal(state.lastSeq, 4n);
   assert.deepEqual(state.members.get("1"), { deliveredSeq: 4n, readSeq: 4n });

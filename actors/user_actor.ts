@@ -40,7 +40,8 @@ export type UserMessage =
   /** The cluster view changed: sessions on nodes not in `live` are gone (their node died). */
   | { readonly type: "nodesChanged"; readonly live: readonly string[] }
   /** A new message in one of the user's conversations. */
-  | { readonly type: "deliver"; readonly message: StoredMessage }
+  /** A new message; `except` is the connection that sent it (it has the ack, not a copy). */
+  | { readonly type: "deliver"; readonly message: StoredMessage; readonly except?: BoundRef }
   /** A member's watermark moved in one of the user's conversations. */
   | {
     readonly type: "receipt";
@@ -166,8 +167,9 @@ function createUser(
     }
   };
   const key = (conn: BoundRef) => `${conn.node}/${conn.worker}/${conn.local}`;
-  const push = (ctx: ActorContext, message: PushMessage) => {
-    for (const { conn } of sessions.values()) ctx.tell(conn, message);
+  const push = (ctx: ActorContext, message: PushMessage, except?: BoundRef) => {
+    const skip = except === undefined ? undefined : key(except);
+    for (const [at, { conn }] of sessions) if (at !== skip) ctx.tell(conn, message);
   };
   return {
     stopped() {
@@ -310,7 +312,7 @@ function createUser(
         case "online":
           return online;
         case "deliver":
-          push(ctx, messageNotify(message.message));
+          push(ctx, messageNotify(message.message), message.except);
           return undefined;
         case "receipt":
           push(

@@ -51,6 +51,20 @@ Deno.test("user actor pushes a delivered message to every attached device", asyn
   await system.shutdown();
 });
 
+Deno.test("user actor does not push a message back to the device that sent it", async () => {
+  const { system, got, user } = setup();
+  const sender = system.spawn("conn") as BoundRef;
+  const other = system.spawn("conn") as BoundRef;
+  system.tell(user, { type: "attach", conn: sender, deviceId: "laptop" });
+  system.tell(user, { type: "attach", conn: other, deviceId: "phone" });
+  // Across workers the ref arrives as a copy: matched by value, not identity.
+  system.tell(user, { type: "deliver", message, except: { ...sender } });
+  await system.idle();
+  assert.equal(got.get(sender.local), undefined, "the sending device has the ack");
+  assert.deepEqual(got.get(other.local)?.map((m) => m.type), ["push"]);
+  await system.shutdown();
+});
+
 Deno.test("user actor replaces an older connection of the same device (Kicked)", async () => {
   const { system, got, user } = setup();
   const old = system.spawn("conn") as BoundRef;

@@ -83,10 +83,18 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
       await until(() => notifiedSeqs(bobs.notes).length === 1001, "1001 notifications at bob");
       const got = notifiedSeqs(bobs.notes);
       assert.deepEqual(got, Array.from({ length: 1001 }, (_, i) => BigInt(i + 1)));
-      // The sender's other devices see the messages too.
+      // The sender's other devices see the messages too; the sending device only gets the
+      // ack of its own (no copy of what it sent).
+      const phoneAcks = acks.filter((_, i) => i % 2 === 1).map((a) => u64ToBigInt(a.seq));
       await until(
-        () => notifiedSeqs(phone.notes).length === 1001,
-        "1001 notifications at the phone",
+        () => notifiedSeqs(phone.notes).length === 1001 - phoneAcks.length,
+        `${1001 - phoneAcks.length} notifications at the phone`,
+      );
+      const atPhone = notifiedSeqs(phone.notes);
+      assert.ok(atPhone.every((seq) => !phoneAcks.includes(seq)), "no copy of its own sends");
+      assert.deepEqual(
+        [...atPhone, ...phoneAcks].sort((a, b) => (a < b ? -1 : 1)),
+        Array.from({ length: 1001 }, (_, i) => BigInt(i + 1)),
       );
     });
 
