@@ -25,7 +25,7 @@ import type {
 import type { StoreMessage } from "./store_actor.ts";
 import type { WriteBatcher } from "./write_batcher.ts";
 import { AckCache, type AckCacheOptions } from "./_ack_cache.ts";
-import { errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
+import { encodedPush, errorResponse, type PushMessage, type ReplyTo } from "./frames.ts";
 import {
   type ConversationEffect,
   conversationIdle,
@@ -136,9 +136,9 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
           return;
         case "ack": {
           const to = effect.replyTo as ReplyTo;
-          ctx.tell<PushMessage>(to.conn, {
-            type: "push",
-            frame: {
+          ctx.tell<PushMessage>(
+            to.conn,
+            encodedPush({
               id: u64(to.requestId),
               kind: FrameKind.RESPONSE,
               sendAck: {
@@ -149,8 +149,8 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
                 clientMsgId: effect.clientMsgId,
                 duplicate: effect.duplicate,
               },
-            },
-          });
+            }),
+          );
           return;
         }
         case "reject": {

@@ -21,7 +21,7 @@ import {
   conversationFactory,
   type ConversationMessage,
 } from "./conversation_actor.ts";
-import type { PushMessage } from "./frames.ts";
+import { pushedFrame, type PushMessage } from "./frames.ts";
 
 const CONV = "d:1:2";
 
@@ -88,7 +88,7 @@ function setup(store: CountingStore, dedupe: ConversationDeps["dedupe"]) {
   system.register("conn", {
     create: () => ({
       receive(m: PushMessage) {
-        frames.push(m.frame as Frame);
+        frames.push(pushedFrame(m) as Frame);
       },
     }),
   });

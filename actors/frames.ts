@@ -7,10 +7,13 @@
 
 import {
   type ChatMessage,
+  decodeFrameBody,
+  encodeFrameBody,
   errorBody,
   type ErrorCode,
   type FrameInit,
   FrameKind,
+  MAX_FRAME_LIMIT,
   ReceiptKind,
   u64,
 } from "../protocol/mod.ts";
@@ -32,9 +35,40 @@ export interface ReplyTo {
 /** What a connection actor accepts from other actors (its `push` message). */
 export interface PushMessage {
   readonly type: "push";
-  readonly frame: FrameInit;
+  /**
+   * The frame, or its encoding (`encodeFrameBody`, see {@link encodedPush}): bytes cross
+   * workers far cheaper than a frame's objects, and one encoding serves every device.
+   */
+  readonly frame: FrameInit | Uint8Array;
+  /** The frame is a RESPONSE (it answers a request); said here for encoded frames. */
+  readonly response?: boolean;
   /** Ephemeral (typing): dropped instead of disconnecting a client whose queue is full. */
   readonly droppable?: boolean;
+}
+
+/**
+ * The frame of `push` encoded once, where it is made. Encoded without the connection's
+ * frame size limit: the connection checks its own.
+ */
+export function encodedPush(frame: FrameInit, droppable?: boolean): PushMessage {
+  return {
+    type: "push",
+    frame: encodeFrameBody(frame, { maxFrameSize: MAX_FRAME_LIMIT }),
+    ...(frame.kind === FrameKind.RESPONSE ? { response: true } : {}),
+    ...(droppable ? { droppable } : {}),
+  };
+}
+
+/**
+ * The frame a push carries, decoded when it was sent encoded (tests, logs).
+ *
+ * @throws {TypeError} when the bytes are not a frame.
+ */
+export function pushedFrame(push: PushMessage): FrameInit {
+  if (!(push.frame instanceof Uint8Array)) return push.frame;
+  const decoded = decodeFrameBody(push.frame, { maxFrameSize: MAX_FRAME_LIMIT });
+  if (!decoded.ok) throw new TypeError(`Cannot read a pushed frame: ${decoded.error.message}`);
+  return decoded.frame;
 }
 
 /** A RESPONSE with an error body. */
@@ -58,12 +92,13 @@ export function chatMessage(message: StoredMessage): ChatMessage {
   };
 }
 
-/** The NOTIFY carrying a stored message to a member's device. */
+/** The NOTIFY carrying a stored message to a member's devices (encoded once for all). */
 export function messageNotify(message: StoredMessage): PushMessage {
-  return {
-    type: "push",
-    frame: { id: u64(0), kind: FrameKind.NOTIFY, messageNotify: { message: chatMessage(message) } },
-  };
+  return encodedPush({
+    id: u64(0),
+    kind: FrameKind.NOTIFY,
+    messageNotify: { message: chatMessage(message) },
+  });
 }
 
 /** The NOTIFY telling members that someone's delivered or read watermark moved. */

@@ -78,7 +78,7 @@ export {
   userFactory,
   type UserMessage,
 } from "./user_actor.ts";
-export type { PushMessage, ReplyTo } from "./frames.ts";
+export { encodedPush, pushedFrame, type PushMessage, type ReplyTo } from "./frames.ts";
 export {
   /** The node's one store writer (`store/main`): message batches and watermarks. */
   STORE_KIND,

@@ -138,8 +138,16 @@ export type ConnectionMessage =
   | { readonly type: "frame"; readonly frame: Frame }
   | { readonly type: "badFrame"; readonly error: FrameError }
   | { readonly type: "ended"; readonly reason: string }
-  /** A frame for the client from elsewhere in the node (notifications). */
-  | { readonly type: "push"; readonly frame: FrameInit; readonly droppable?: boolean }
+  /**
+   * A frame for the client from elsewhere in the node (notifications, deferred answers),
+   * or its encoding (`encodeFrameBody`; `response` then says whether it answers a request).
+   */
+  | {
+    readonly type: "push";
+    readonly frame: FrameInit | Uint8Array;
+    readonly response?: boolean;
+    readonly droppable?: boolean;
+  }
   /**
    * Shutdown: refuse new requests (ShuttingDown, so the client retries elsewhere), answer
    * those already accepted, then close with the shutdown code.
@@ -272,7 +280,11 @@ class Connection implements Actor<ConnectionMessage>, SocketEvents {
           if (message.droppable) return;
           return this.#close(ctx, CloseCode.SlowConsumer, { drainMs: 0 });
         }
-        if (message.frame.kind === FrameKind.RESPONSE && this.#pending > 0) {
+        if (
+          (message.frame instanceof Uint8Array
+            ? message.response === true
+            : message.frame.kind === FrameKind.RESPONSE) && this.#pending > 0
+        ) {
           this.#pending--;
           if (this.#draining && this.#pending === 0) return this.#closeDrained(ctx);
         }

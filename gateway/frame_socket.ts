@@ -39,8 +39,13 @@ export interface FrameSocket {
   lastSeen: number;
   /** Starts reading; events go to `events`. */
   start(events: SocketEvents): void;
-  /** Queues a frame; false when the outbound queue is full (slow consumer) or closed. */
-  send(frame: FrameInit): boolean;
+  /**
+   * Queues a frame, or a frame already encoded by `encodeFrameBody`; false when the
+   * outbound queue is full (slow consumer) or closed.
+   *
+   * @throws {RangeError} when the frame is larger than the socket's `maxFrameSize`.
+   */
+  send(frame: FrameInit | Uint8Array): boolean;
   /**
    * Sends a Close frame (when there is room), waits up to `drainMs` for queued frames to
    * leave, then closes the transport. Idempotent.
@@ -148,9 +153,14 @@ export class StreamFrameSocket implements FrameSocket {
     this.#read(events);
   }
 
-  send(frame: FrameInit): boolean {
+  send(frame: FrameInit | Uint8Array): boolean {
     if (this.#closing) return false;
-    return this.#out.push(encodeFrame(frame, { maxFrameSize: this.#options.maxFrameSize }));
+    const max = this.#options.maxFrameSize;
+    return this.#out.push(
+      frame instanceof Uint8Array
+        ? prefixed(frame, max)
+        : encodeFrame(frame, { maxFrameSize: max }),
+    );
   }
 
   close(
@@ -297,11 +307,15 @@ export class WebSocketFrameSocket implements FrameSocket {
     this.#ws.onerror = () => end("websocket error");
   }
 
-  send(frame: FrameInit): boolean {
+  send(frame: FrameInit | Uint8Array): boolean {
     if (this.#closing || this.#ws.readyState !== WebSocket.OPEN) return false;
     // The WebSocket buffers internally; its bufferedAmount is our outbound queue bound.
     if (this.#ws.bufferedAmount > this.#maxBuffered) return false;
-    this.#ws.send(encodeFrameBody(frame, { maxFrameSize: this.#options.maxFrameSize }));
+    const max = this.#options.maxFrameSize;
+    if (frame instanceof Uint8Array) checkEncodedSize(frame, max);
+    this.#ws.send(
+      frame instanceof Uint8Array ? frame : encodeFrameBody(frame, { maxFrameSize: max }),
+    );
     return true;
   }
 
@@ -342,4 +356,20 @@ export class WebSocketFrameSocket implements FrameSocket {
       // Already closing.
     }
   }
+}
+
+/** @throws {RangeError} when an encoded frame is over `max` bytes (as `encodeFrame` would). */
+function checkEncodedSize(body: Uint8Array, max: number): void {
+  if (body.length > max) {
+    throw new RangeError(`Cannot send a frame of ${body.length} bytes: the limit is ${max}`);
+  }
+}
+
+/** An encoded frame body with its 4-byte big-endian length prefix. */
+function prefixed(body: Uint8Array, max: number): Uint8Array {
+  checkEncodedSize(body, max);
+  const out = new Uint8Array(4 + body.length);
+  new DataView(out.buffer).setUint32(0, body.length);
+  out.set(body, 4);
+  return out;
 }

@@ -13,6 +13,7 @@ import {
   CONVERSATION_KIND,
   conversationFactory,
   type ConversationMessage,
+  pushedFrame,
   type PushMessage,
 } from "../actors/mod.ts";
 import { type Frame, u64ToBigInt } from "../protocol/mod.ts";
@@ -57,7 +58,7 @@ async function resendAfterPassivation(cache: DedupeCache): Promise<void> {
   system.register("conn", {
     create: () => ({
       receive(m: PushMessage) {
-        frames.push(m.frame as Frame);
+        frames.push(pushedFrame(m) as Frame);
       },
     }),
   });
