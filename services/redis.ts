@@ -144,6 +144,9 @@ export async function openRedis(url: string, options: OpenRedisOptions = {}): Pr
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+    // Commands issued in the same tick leave in one write (an ack per stored message is
+    // put in the idempotency cache: per message, not per batch).
+    enableAutoPipelining: true,
   });
   // Without a listener ioredis prints every connection error; openRedis reports the first
   // one itself (connect() only says "Connection is closed"). Callers add their own listener
