@@ -1,9 +1,10 @@
 /**
  * The conversation actors' side of the idempotency cache (one per worker): lookups of
  * resent messages bounded by a deadline, puts of new acks bounded in number, warnings
- * rate-limited. The cache value is a small JSON object:
- * `{"conversationId":"d:1:2","seq":"7","messageId":"123","createdAt":1700000000000}` (seq
- * and messageId as decimal strings: they are 64-bit). Private to `actors/`.
+ * rate-limited. The cache value is a small JSON object, e.g.
+ * `{"conversationId":"d:1:2","seq":"7","messageId":"123","createdAt":1700000000000,
+ * "digest":"1::2:0:..."}` (seq and messageId as decimal strings: they are 64-bit; digest is
+ * the content's `contentDigest`). Private to `actors/`.
  *
  * @module
  */
@@ -140,6 +141,7 @@ function formatAck(ack: CachedAck): string {
     seq: ack.seq.toString(),
     messageId: ack.messageId,
     createdAt: ack.createdAt,
+    digest: ack.digest,
   });
 }
 
@@ -168,6 +170,8 @@ function parseAck(value: string): CachedAck {
     ? "messageId"
     : !Number.isSafeInteger(v.createdAt) || (v.createdAt as number) < 0
     ? "createdAt"
+    : v.digest !== undefined && typeof v.digest !== "string"
+    ? "digest"
     : undefined;
   if (bad !== undefined) {
     throw new Error(`Cannot parse dedupe cache value: field ${bad} is missing or malformed`);
@@ -177,5 +181,6 @@ function parseAck(value: string): CachedAck {
     seq: BigInt(v.seq as string),
     messageId: v.messageId as string,
     createdAt: v.createdAt as number,
+    ...(typeof v.digest === "string" ? { digest: v.digest } : {}),
   };
 }

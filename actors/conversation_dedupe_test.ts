@@ -22,6 +22,7 @@ import {
   type ConversationMessage,
 } from "./conversation_actor.ts";
 import { pushedFrame, type PushMessage } from "./frames.ts";
+import { contentDigest } from "./conversation_state.ts";
 
 const CONV = "d:1:2";
 
@@ -152,6 +153,7 @@ Deno.test("conversation actor answers a resend after passivation from the dedupe
       seq: "1",
       messageId: "9000000000000000001",
       createdAt: store.messages[0].createdAt,
+      digest: contentDigest(store.messages[0].content),
     });
     await passivate();
     const again = await send("c-1", true);

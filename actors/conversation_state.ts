@@ -85,6 +85,8 @@ export interface SendEntry {
   readonly senderId: string;
   readonly clientMsgId: string;
   readonly content: MessageContent;
+  /** {@link contentDigest} of `content`: a retry with other content is a conflict. */
+  readonly digest: string;
   /** The original send's reply token first, then those of retries that joined it. */
   readonly waiters: unknown[];
 }
@@ -94,6 +96,8 @@ export interface RecentAck {
   readonly seq: bigint;
   readonly messageId: string;
   readonly createdAt: number;
+  /** {@link contentDigest} of the stored content (absent: cached by an older version). */
+  readonly digest?: string;
 }
 
 /** A {@link RecentAck} as the shared dedupe cache keeps it: with its conversation. */
@@ -443,13 +447,16 @@ function onSend(s: ConversationState, input: SendInput, out: Out, lookup: boolea
   if (recent !== undefined) {
     s.recent.delete(key); // re-inserted: most recently used last
     s.recent.set(key, recent);
-    out.push(acknowledgement(s, replyTo, clientMsgId, recent, true));
+    if (recent.digest !== undefined && recent.digest !== contentDigest(input.content)) {
+      out.push(conflict(replyTo, clientMsgId));
+    } else out.push(acknowledgement(s, replyTo, clientMsgId, recent, true));
     return;
   }
   const same = s.sending.get(key);
   if (same !== undefined) {
     // A retry of a send not answered yet: never written twice, answered with the same ack.
-    if (same.waiters.length >= s.limits.maxWaiters) {
+    if (same.digest !== contentDigest(input.content)) out.push(conflict(replyTo, clientMsgId));
+    else if (same.waiters.length >= s.limits.maxWaiters) {
       out.push(rejection(replyTo, ErrorCode.Busy, `Too many retries of message ${clientMsgId}`));
     } else same.waiters.push(replyTo);
     return;
@@ -484,6 +491,7 @@ function onSend(s: ConversationState, input: SendInput, out: Out, lookup: boolea
     senderId,
     clientMsgId,
     content: input.content,
+    digest: contentDigest(input.content),
     waiters: [replyTo],
   };
   s.pending.push(entry);
@@ -502,9 +510,19 @@ function onLookedUp(s: ConversationState, input: LookupAnswer, out: Out): void {
   const ack = input.type === "lookedUp" ? input.ack : undefined;
   // A hit from another conversation is not this one's answer: the store decides.
   if (ack !== undefined && ack.conversationId === s.conversationId) {
-    const recent: RecentAck = { seq: ack.seq, messageId: ack.messageId, createdAt: ack.createdAt };
+    const recent: RecentAck = {
+      seq: ack.seq,
+      messageId: ack.messageId,
+      createdAt: ack.createdAt,
+      ...(ack.digest === undefined ? {} : { digest: ack.digest }),
+    };
     for (const send of parked.sends) {
-      out.push(acknowledgement(s, send.replyTo, parked.clientMsgId, recent, true));
+      const differs = ack.digest !== undefined && ack.digest !== contentDigest(send.content);
+      out.push(
+        differs
+          ? conflict(send.replyTo, parked.clientMsgId)
+          : acknowledgement(s, send.replyTo, parked.clientMsgId, recent, true),
+      );
     }
     remember(s, key, recent);
     return;
@@ -570,7 +588,15 @@ function onPersisted(s: ConversationState, results: readonly AppendResult[], out
         break;
       }
       case "duplicate":
-        settle(s, out, entry, result.message, true);
+        // The key was taken by another message (another conversation, other content): the
+        // sender reused a client_msg_id, which must not be answered with that message's ack.
+        if (
+          result.message.conversationId !== s.conversationId ||
+          contentDigest(result.message.content) !== entry.digest
+        ) {
+          for (const replyTo of entry.waiters) out.push(conflict(replyTo, entry.clientMsgId));
+          s.sending.delete(entry.key);
+        } else settle(s, out, entry, result.message, true);
         break;
       case "seq_gap": // an earlier item was not stored: re-number and write again
         retry.push(entry);
@@ -643,7 +669,12 @@ function flush(s: ConversationState, out: Out): void {
 }
 
 function settle(s: ConversationState, out: Out, e: SendEntry, m: StoredMessage, dup: boolean) {
-  const ack: RecentAck = { seq: m.seq, messageId: m.messageId, createdAt: m.createdAt };
+  const ack: RecentAck = {
+    seq: m.seq,
+    messageId: m.messageId,
+    createdAt: m.createdAt,
+    digest: contentDigest(m.content),
+  };
   // Waiters after the first are retries: the protocol marks their ack `duplicate`.
   e.waiters.forEach((r, i) => out.push(acknowledgement(s, r, e.clientMsgId, ack, dup || i > 0)));
   s.sending.delete(e.key);
@@ -757,7 +788,17 @@ function acknowledgement(
   ack: RecentAck,
   duplicate: boolean,
 ): ConversationEffect {
-  return { type: "ack", replyTo, conversationId: s.conversationId, clientMsgId, ...ack, duplicate };
+  const { seq, messageId, createdAt } = ack;
+  return {
+    type: "ack",
+    replyTo,
+    conversationId: s.conversationId,
+    clientMsgId,
+    seq,
+    messageId,
+    createdAt,
+    duplicate,
+  };
 }
 
 /** Unambiguous for any strings: the sender id is length-prefixed. */
@@ -774,4 +815,30 @@ function utf8Length(text: string): number {
     if (c >= 0x80) bytes += c < 0x800 || (c >= 0xd800 && c < 0xe000) ? 1 : 2;
   }
   return bytes;
+}
+
+/** The refusal of a send whose `clientMsgId` already names a different message. */
+function conflict(replyTo: unknown, clientMsgId: string): ConversationEffect {
+  return rejection(
+    replyTo,
+    ErrorCode.ClientMsgIdConflict,
+    `client_msg_id ${clientMsgId} was already used by this sender for a different message`,
+  );
+}
+
+/**
+ * A short fingerprint of a message's content (type, custom type, sizes, FNV-1a of text and
+ * data): tells a true retry from a reused `clientMsgId` without keeping the content.
+ */
+export function contentDigest(content: MessageContent): string {
+  const text = content.text ?? "";
+  const data = content.data ?? new Uint8Array();
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  let d = 0x811c9dc5;
+  for (let i = 0; i < data.length; i++) d = Math.imul(d ^ data[i]!, 0x01000193);
+  const custom = content.customType ?? "";
+  return `${content.type}:${custom}:${text.length}:${data.length}:${(h >>> 0).toString(36)}:${
+    (d >>> 0).toString(36)
+  }`;
 }

@@ -10,6 +10,7 @@ import type {
 } from "../services/mod.ts";
 import {
   type CachedAck,
+  contentDigest,
   type ConversationEffect,
   conversationIdle,
   type ConversationInput,
@@ -732,7 +733,13 @@ Deno.test("stepConversation() lookedUp: a miss is stored as an ordinary send and
     type: "remember",
     senderId: "1",
     clientMsgId: "b",
-    ack: { conversationId: ID, seq: 3n, messageId: message.messageId, createdAt: 20 },
+    ack: {
+      conversationId: ID,
+      seq: 3n,
+      messageId: message.messageId,
+      createdAt: 20,
+      digest: contentDigest(message.content),
+    },
   }]);
 });
 
@@ -827,4 +834,68 @@ Deno.test("stepConversation() persisted: a fenced core refuses parked lookups an
     clientMsgId: "a",
   });
   assert.deepEqual(late.effects, []);
+});
+
+Deno.test("stepConversation() refuses a client_msg_id the store holds for another message", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = loaded(store);
+  const sent = stepConversation(state, send("1", "reused", "r1")).effects;
+  const [batch] = of(sent, "persist");
+  const elsewhere = {
+    messageId: "77",
+    conversationId: "d:1:3",
+    seq: 9n,
+    senderId: "1",
+    clientMsgId: "reused",
+    content: { type: 1, text: "hi" },
+    createdAt: 5,
+  };
+  const effects = stepConversation(state, {
+    type: "persisted",
+    now: 20,
+    results: [{ status: "duplicate", message: elsewhere }],
+  }).effects;
+  assert.deepEqual(effects.map((e) => e.type), ["reject"]);
+  assert.equal((effects[0] as { code: ErrorCode }).code, ErrorCode.ClientMsgIdConflict);
+  assert.ok(batch);
+  // Not remembered as answered: the same key is refused again, by the store's answer.
+  const again = stepConversation(state, send("1", "reused", "r2")).effects;
+  assert.deepEqual(of(again, "persist").length, 1);
+  const other = stepConversation(state, {
+    type: "persisted",
+    now: 21,
+    results: [{ status: "duplicate", message: { ...elsewhere, conversationId: ID, seq: 1n } }],
+  }).effects;
+  assert.deepEqual(other.map((e) => e.type), ["ack"], "same conversation, same content");
+});
+
+Deno.test("stepConversation() refuses a retry whose content differs from the original", () => {
+  const store = new ModelStore(["1", "2"]);
+  const state = loaded(store);
+  const other = { content: { type: 1, text: "something else" } };
+  // While the original is in flight.
+  const first = stepConversation(state, send("1", "m", "r1")).effects;
+  const joined = stepConversation(state, send("1", "m", "r2", other)).effects;
+  assert.equal((joined[0] as { code: ErrorCode }).code, ErrorCode.ClientMsgIdConflict);
+  const stored = persist(state, store, first);
+  assert.deepEqual(of(stored, "ack").map((a) => a.replyTo), ["r1"]);
+  // After it was stored (answered from the recent acks).
+  const later = stepConversation(state, send("1", "m", "r3", other)).effects;
+  assert.equal((later[0] as { code: ErrorCode }).code, ErrorCode.ClientMsgIdConflict);
+  const same = stepConversation(state, send("1", "m", "r4")).effects;
+  assert.deepEqual(of(same, "ack").map((a) => [a.replyTo, a.duplicate]), [["r4", true]]);
+});
+
+Deno.test("contentDigest() tells contents apart by type, text, data and custom type", () => {
+  const base = { type: 1, text: "hi" };
+  const digests = [
+    base,
+    { type: 2, text: "hi" },
+    { type: 1, text: "ho" },
+    { type: 1, text: "hi", customType: "x" },
+    { type: 1, text: "hi", data: new Uint8Array([1]) },
+    { type: 1, text: "hi", data: new Uint8Array([2]) },
+  ].map(contentDigest);
+  assert.equal(new Set(digests).size, digests.length);
+  assert.equal(contentDigest({ type: 1, text: "hi" }), digests[0]);
 });

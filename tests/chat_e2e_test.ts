@@ -67,6 +67,13 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
       assert.equal(again.duplicate, true);
       assert.equal(u64ToBigInt(again.seq), 1n);
       assert.equal(u64ToString(again.serverMsgId), u64ToString(acked[0]!.serverMsgId));
+      // The same clientMsgId for other content is a client bug, not a retry: refused.
+      const reused = await laptop.conn.sendMessage(text(bob.userId, "m-1", "other text")).then(
+        () => undefined,
+        (error) => error,
+      );
+      assert.ok(reused instanceof ServerError, String(reused));
+      assert.equal(reused.code, ErrorCode.ClientMsgIdConflict);
     });
 
     await t.step("1,000 concurrent sends from two devices: gap-free seqs, in order", async () => {
