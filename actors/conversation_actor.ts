@@ -103,17 +103,15 @@ export function conversationFactory(deps: ConversationDeps): (ref: ActorRef) => 
       switch (effect.type) {
         case "lookup": {
           const { senderId, clientMsgId } = effect;
-          const found = acks === undefined
-            ? Promise.reject(new Error("No dedupe cache configured"))
-            : acks.lookup(senderId, clientMsgId);
-          found.then(
+          // Lookups are on only with a cache (`options.cacheLookups`).
+          acks!.lookup(senderId, clientMsgId).then(
             (ack) => {
               if (!gone) {
                 complete(ctx, { type: "lookedUp", now: now(), senderId, clientMsgId, ack });
               }
             },
             (error) => {
-              acks?.warn("Dedupe lookup failed; the send goes on as new", {
+              acks!.warn("Dedupe lookup failed; the send goes on as new", {
                 conversation: id,
                 error,
               });

@@ -594,8 +594,7 @@ function onPersisted(s: ConversationState, results: readonly AppendResult[], out
           result.message.conversationId !== s.conversationId ||
           contentDigest(result.message.content) !== entry.digest
         ) {
-          for (const replyTo of entry.waiters) out.push(conflict(replyTo, entry.clientMsgId));
-          s.sending.delete(entry.key);
+          refuse(s, out, entry, ErrorCode.ClientMsgIdConflict, conflictReason(entry.clientMsgId));
         } else settle(s, out, entry, result.message, true);
         break;
       case "seq_gap": // an earlier item was not stored: re-number and write again
@@ -819,11 +818,11 @@ function utf8Length(text: string): number {
 
 /** The refusal of a send whose `clientMsgId` already names a different message. */
 function conflict(replyTo: unknown, clientMsgId: string): ConversationEffect {
-  return rejection(
-    replyTo,
-    ErrorCode.ClientMsgIdConflict,
-    `client_msg_id ${clientMsgId} was already used by this sender for a different message`,
-  );
+  return rejection(replyTo, ErrorCode.ClientMsgIdConflict, conflictReason(clientMsgId));
+}
+
+function conflictReason(clientMsgId: string): string {
+  return `client_msg_id ${clientMsgId} was already used by this sender for a different message`;
 }
 
 /**

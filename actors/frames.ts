@@ -8,12 +8,13 @@
 import {
   type ChatMessage,
   decodeFrameBody,
-  encodeFrameBody,
+  encodeFrame,
   errorBody,
   type ErrorCode,
   type FrameInit,
   FrameKind,
   MAX_FRAME_LIMIT,
+  PREFIX_BYTES,
   ReceiptKind,
   u64,
 } from "../protocol/mod.ts";
@@ -36,8 +37,9 @@ export interface ReplyTo {
 export interface PushMessage {
   readonly type: "push";
   /**
-   * The frame, or its encoding (`encodeFrameBody`, see {@link encodedPush}): bytes cross
-   * workers far cheaper than a frame's objects, and one encoding serves every device.
+   * The frame, or its encoding with the length prefix (`encodeFrame`, see
+   * {@link encodedPush}): bytes cross workers far cheaper than a frame's objects, and one
+   * encoding serves every device (a stream sends it as is, a WebSocket without the prefix).
    */
   readonly frame: FrameInit | Uint8Array;
   /** The frame is a RESPONSE (it answers a request); said here for encoded frames. */
@@ -53,7 +55,7 @@ export interface PushMessage {
 export function encodedPush(frame: FrameInit, droppable?: boolean): PushMessage {
   return {
     type: "push",
-    frame: encodeFrameBody(frame, { maxFrameSize: MAX_FRAME_LIMIT }),
+    frame: encodeFrame(frame, { maxFrameSize: MAX_FRAME_LIMIT }),
     ...(frame.kind === FrameKind.RESPONSE ? { response: true } : {}),
     ...(droppable ? { droppable } : {}),
   };
@@ -66,7 +68,9 @@ export function encodedPush(frame: FrameInit, droppable?: boolean): PushMessage 
  */
 export function pushedFrame(push: PushMessage): FrameInit {
   if (!(push.frame instanceof Uint8Array)) return push.frame;
-  const decoded = decodeFrameBody(push.frame, { maxFrameSize: MAX_FRAME_LIMIT });
+  const decoded = decodeFrameBody(push.frame.subarray(PREFIX_BYTES), {
+    maxFrameSize: MAX_FRAME_LIMIT,
+  });
   if (!decoded.ok) throw new TypeError(`Cannot read a pushed frame: ${decoded.error.message}`);
   return decoded.frame;
 }

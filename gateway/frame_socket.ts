@@ -17,6 +17,7 @@ import {
   type FrameError,
   type FrameInit,
   FrameKind,
+  PREFIX_BYTES,
   u64,
 } from "../protocol/mod.ts";
 import { connWriter, Outbound, type OutboundLimits } from "./outbound.ts";
@@ -40,8 +41,8 @@ export interface FrameSocket {
   /** Starts reading; events go to `events`. */
   start(events: SocketEvents): void;
   /**
-   * Queues a frame, or a frame already encoded by `encodeFrameBody`; false when the
-   * outbound queue is full (slow consumer) or closed.
+   * Queues a frame, or a frame already encoded by `encodeFrame` (with its length prefix);
+   * false when the outbound queue is full (slow consumer) or closed.
    *
    * @throws {RangeError} when the frame is larger than the socket's `maxFrameSize`.
    */
@@ -158,7 +159,7 @@ export class StreamFrameSocket implements FrameSocket {
     const max = this.#options.maxFrameSize;
     return this.#out.push(
       frame instanceof Uint8Array
-        ? prefixed(frame, max)
+        ? checkedEncoded(frame, max)
         : encodeFrame(frame, { maxFrameSize: max }),
     );
   }
@@ -312,9 +313,11 @@ export class WebSocketFrameSocket implements FrameSocket {
     // The WebSocket buffers internally; its bufferedAmount is our outbound queue bound.
     if (this.#ws.bufferedAmount > this.#maxBuffered) return false;
     const max = this.#options.maxFrameSize;
-    if (frame instanceof Uint8Array) checkEncodedSize(frame, max);
+    // One binary message is one frame: an encoded frame goes without its length prefix.
     this.#ws.send(
-      frame instanceof Uint8Array ? frame : encodeFrameBody(frame, { maxFrameSize: max }),
+      frame instanceof Uint8Array
+        ? checkedEncoded(frame, max).subarray(PREFIX_BYTES)
+        : encodeFrameBody(frame, { maxFrameSize: max }),
     );
     return true;
   }
@@ -358,18 +361,16 @@ export class WebSocketFrameSocket implements FrameSocket {
   }
 }
 
-/** @throws {RangeError} when an encoded frame is over `max` bytes (as `encodeFrame` would). */
-function checkEncodedSize(body: Uint8Array, max: number): void {
-  if (body.length > max) {
-    throw new RangeError(`Cannot send a frame of ${body.length} bytes: the limit is ${max}`);
+/**
+ * A frame encoded by `encodeFrame` (length prefix included), checked against the socket's
+ * limit.
+ *
+ * @throws {RangeError} when the frame is over `max` bytes (as `encodeFrame` would).
+ */
+function checkedEncoded(framed: Uint8Array, max: number): Uint8Array {
+  const size = framed.length - PREFIX_BYTES;
+  if (size > max) {
+    throw new RangeError(`Cannot send a frame of ${size} bytes: the limit is ${max}`);
   }
-}
-
-/** An encoded frame body with its 4-byte big-endian length prefix. */
-function prefixed(body: Uint8Array, max: number): Uint8Array {
-  checkEncodedSize(body, max);
-  const out = new Uint8Array(4 + body.length);
-  new DataView(out.buffer).setUint32(0, body.length);
-  out.set(body, 4);
-  return out;
+  return framed;
 }

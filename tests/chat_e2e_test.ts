@@ -200,6 +200,20 @@ Deno.test("chat e2e: durable acks, retries, ordering, fan-out, catch-up, policy,
       assert.equal(u64ToBigInt(next.seq), 1452n, "seqs continue after the restart");
       await back.conn.close();
     });
+
+    await t.step("a WebSocket device gets its acks and notifications", async () => {
+      const tcp = await device(server, alice, "alice-laptop");
+      const web = await device(server, bob, "bob-web", "ws");
+      try {
+        const ack = await web.conn.sendMessage(text(alice.userId, "w-1", "from the web"));
+        assert.equal(ack.clientMsgId, "w-1");
+        await until(() => notifiedSeqs(tcp.notes).includes(u64ToBigInt(ack.seq)), "at alice");
+        const back = await tcp.conn.sendMessage(text(bob.userId, "w-2", "to the web"));
+        await until(() => notifiedSeqs(web.notes).includes(u64ToBigInt(back.seq)), "at the web");
+      } finally {
+        await Promise.all([tcp.conn.close(), web.conn.close()]);
+      }
+    });
   } finally {
     await server.stop("SIGKILL");
     await removeDataDir(dataDir);

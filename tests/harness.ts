@@ -354,9 +354,12 @@ export async function device(
   server: TestServer,
   user: { readonly accessToken: string },
   deviceId: string,
+  transport: "tcp" | "ws" = "tcp",
 ): Promise<{ conn: FlashConnection; notes: Frame[] }> {
   const conn = new FlashConnection({
-    url: `tcp://127.0.0.1:${server.tcpPort}`,
+    url: transport === "tcp"
+      ? `tcp://127.0.0.1:${server.tcpPort}`
+      : `ws://127.0.0.1:${server.httpPort}/ws`,
     token: user.accessToken,
     deviceId,
     reconnect: false,
